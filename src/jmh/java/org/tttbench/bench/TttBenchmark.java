@@ -1,0 +1,130 @@
+package org.tttbench.bench;
+
+import java.nio.file.Path;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+import org.openjdk.jmh.infra.BenchmarkParams;
+import org.tttbench.backend.Backend;
+import org.tttbench.backend.Backends;
+import org.tttbench.backend.Tensor;
+import org.tttbench.cli.RunInfo;
+import org.tttbench.config.BackendKind;
+import org.tttbench.config.BenchConfig;
+import org.tttbench.config.DType;
+import org.tttbench.config.TttType;
+import org.tttbench.model.Workload;
+
+/**
+ * The four benchmarks of SPEC §4. One invocation is one full run of the benchmark
+ * (SingleShotTime): a forward of a 1b model is far too long for time slices, and the family
+ * counts warmups and repeats in runs. Setup (weights, inputs, kernels, every buffer) happens
+ * once per trial, outside the timer; each method ends with a device synchronize, so the timer
+ * stops only when the device is done.
+ */
+@State(Scope.Benchmark)
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 3)
+@Measurement(iterations = 5)
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+public class TttBenchmark {
+
+    @Param({"12m"})
+    public String modelSize;
+
+    @Param({"linear"})
+    public String tttType;
+
+    @Param({"float32"})
+    public String dtype;
+
+    @Param({"1"})
+    public int batch;
+
+    @Param({"2048"})
+    public int seqLen;
+
+    @Param({"16"})
+    public int miniBatch;
+
+    @Param({"1"})
+    public int checkpointInterval;
+
+    /** auto | cpu | hip | cuda; auto takes a usable GPU, else the CPU. */
+    @Param({"auto"})
+    public String backend;
+
+    /** Let float32 matrix products use TF32 matrix units (GPU only). */
+    @Param({"false"})
+    public boolean tf32;
+
+    /** A safetensors file of weights by the reference's names; empty for the seeded init. */
+    @Param({""})
+    public String weights;
+
+    private Backend be;
+    private Workload workload;
+
+    @Setup(Level.Trial)
+    public void setup(BenchmarkParams params) {
+        String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
+        Workload.Kind kind = Workload.Kind.byMethod(method);
+        boolean training = kind == Workload.Kind.BACKWARD || kind == Workload.Kind.INNER_BACKWARD;
+        boolean innerOnly = kind == Workload.Kind.INNER_FORWARD || kind == Workload.Kind.INNER_BACKWARD;
+        BenchConfig config = new BenchConfig(modelSize, TttType.parse(tttType), training, batch, seqLen, miniBatch,
+                DType.parse(dtype), 0, 1, false, innerOnly, checkpointInterval, null, BackendKind.parse(backend), tf32,
+                weights.isEmpty() ? null : Path.of(weights));
+        be = Backends.open(config.backend(), config.dtype(), config.tf32());
+        workload = Workload.build(be, config, kind);
+        be.synchronize();
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() {
+        if (be == null) return;
+        new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), null).publish();
+        be.close();
+    }
+
+    private Tensor timed() {
+        workload.run();
+        be.synchronize();
+        return workload.output();
+    }
+
+    /** The full model forward: logits [B, L, V]. */
+    @Benchmark
+    public Tensor forward() {
+        return timed();
+    }
+
+    /** Forward, then the gradient of sum(logits) for every parameter. */
+    @Benchmark
+    public Tensor backward() {
+        return timed();
+    }
+
+    /** The inner scan alone on precomputed XQ, XK, XV, lr, tok: out [B, L, D]. */
+    @Benchmark
+    public Tensor innerForward() {
+        return timed();
+    }
+
+    /** Inner forward, then the gradient of sum(out). */
+    @Benchmark
+    public Tensor innerBackward() {
+        return timed();
+    }
+}

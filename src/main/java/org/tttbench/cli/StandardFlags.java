@@ -1,0 +1,169 @@
+package org.tttbench.cli;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+import org.tttbench.config.BackendKind;
+import org.tttbench.config.BenchConfig;
+import org.tttbench.config.DType;
+import org.tttbench.config.Preset;
+import org.tttbench.config.TttType;
+
+/**
+ * The standard flags every implementation of the family accepts (SPEC §5), plus this suite's
+ * {@code --backend}, {@code --tf32} and {@code --weights}. {@code --flag value} and
+ * {@code --flag=value} are both accepted; a repeated flag takes its last value.
+ */
+public final class StandardFlags {
+
+    /** Flags that take a value, with what the value may be (for messages). */
+    static final Map<String, String> VALUED = Map.ofEntries(
+            Map.entry("--model-size", Preset.names()),
+            Map.entry("--ttt-type", "linear, mlp"),
+            Map.entry("--batch", "a positive integer"),
+            Map.entry("--seq-len", "a positive integer"),
+            Map.entry("--mini-batch", "a positive integer"),
+            Map.entry("--dtype", "float16, bfloat16, float32"),
+            Map.entry("--warmup", "an integer >= 0"),
+            Map.entry("--repeats", "a positive integer"),
+            Map.entry("--checkpoint-interval", "a positive integer"),
+            Map.entry("--comment", "any text"),
+            Map.entry("--backend", "auto, cpu, hip, cuda"),
+            Map.entry("--weights", "a safetensors file"));
+
+    static final List<String> SWITCHES = List.of("--backward", "--json", "--inner-only", "--tf32");
+
+    public static final String USAGE = """
+            usage: tttbench [--model-size 125m] [--ttt-type linear|mlp] [--backward] [--batch 1]
+                            [--seq-len 2048] [--mini-batch 16] [--dtype float32|bfloat16|float16]
+                            [--warmup 3] [--repeats 5] [--json] [--inner-only] [--checkpoint-interval 1]
+                            [--comment TEXT] [--backend auto|cpu|hip|cuda] [--tf32] [--weights FILE]
+                   tttbench validate FILE.safetensors [--backend …] [--dtype …]
+                   tttbench verify [--model-size …] [--ttt-type …] [--dtype …]
+                   tttbench sweep PLAN.json --results DIR [...]
+                   tttbench compare BASELINE CURRENT [--threshold 10]
+                   tttbench report RESULTS_DIR
+                   tttbench [JMH options]      (e.g. -l, -p modelSize=1.3b, -rf json, -prof gc)
+            model sizes: %s
+            """.formatted(Preset.names());
+
+    private StandardFlags() {
+    }
+
+    /** True when the arguments are standard flags rather than JMH's own options. */
+    public static boolean looksLikeStandardFlags(String[] args) {
+        for (String a : args) {
+            if (a.startsWith("--")) return true;
+        }
+        return false;
+    }
+
+    public static BenchConfig parse(String[] args) throws UsageException {
+        String modelSize = "125m";
+        TttType type = TttType.LINEAR;
+        boolean backward = false;
+        boolean json = false;
+        boolean innerOnly = false;
+        boolean tf32 = false;
+        int batch = 1;
+        int seqLen = 2048;
+        int miniBatch = 16;
+        DType dtype = DType.FLOAT32;
+        int warmup = 3;
+        int repeats = 5;
+        int interval = 1;
+        String comment = null;
+        BackendKind backend = BackendKind.AUTO;
+        Path weights = null;
+        for (int i = 0; i < args.length; i++) {
+            String arg = args[i];
+            String flag = arg;
+            String value = null;
+            int eq = arg.indexOf('=');
+            if (arg.startsWith("--") && eq > 0) {
+                flag = arg.substring(0, eq);
+                value = arg.substring(eq + 1);
+            }
+            if (SWITCHES.contains(flag)) {
+                if (value != null) throw new UsageException(flag + " takes no value");
+                switch (flag) {
+                    case "--backward" -> backward = true;
+                    case "--json" -> json = true;
+                    case "--inner-only" -> innerOnly = true;
+                    case "--tf32" -> tf32 = true;
+                    default -> throw new IllegalStateException(flag);
+                }
+                continue;
+            }
+            if (!VALUED.containsKey(flag)) {
+                throw new UsageException("unknown " + (arg.startsWith("-") ? "flag " : "argument ") + flag
+                        + " (flags: " + String.join(", ", VALUED.keySet().stream().sorted().toList()) + ", "
+                        + String.join(", ", SWITCHES) + ")");
+            }
+            if (value == null) {
+                if (i + 1 >= args.length || (args[i + 1].startsWith("--") && !flag.equals("--comment"))) {
+                    throw new UsageException(flag + " needs a value (" + VALUED.get(flag) + ")");
+                }
+                value = args[++i];
+            }
+            switch (flag) {
+                case "--model-size" -> modelSize = parseWith(flag, value, v -> {
+                    Preset.byName(v);
+                    return v;
+                });
+                case "--ttt-type" -> type = parseWith(flag, value, TttType::parse);
+                case "--batch" -> batch = positive(flag, value);
+                case "--seq-len" -> seqLen = positive(flag, value);
+                case "--mini-batch" -> miniBatch = positive(flag, value);
+                case "--dtype" -> dtype = parseWith(flag, value, DType::parse);
+                case "--warmup" -> warmup = integer(flag, value, 0);
+                case "--repeats" -> repeats = positive(flag, value);
+                case "--checkpoint-interval" -> interval = positive(flag, value);
+                case "--comment" -> comment = value;
+                case "--backend" -> backend = parseWith(flag, value, BackendKind::parse);
+                case "--weights" -> {
+                    weights = Path.of(value);
+                    if (!Files.isReadable(weights)) throw new UsageException("--weights: cannot read " + value);
+                }
+                default -> throw new IllegalStateException(flag);
+            }
+        }
+        if (tf32 && dtype != DType.FLOAT32) {
+            throw new UsageException("--tf32 applies to --dtype float32 only, got " + dtype.flag());
+        }
+        if (tf32 && backend == BackendKind.CPU) {
+            throw new UsageException("--tf32: the cpu backend computes strict float32 only (allowed backends: auto, hip, cuda)");
+        }
+        try {
+            return new BenchConfig(modelSize, type, backward, batch, seqLen, miniBatch, dtype, warmup, repeats, json,
+                    innerOnly, interval, comment, backend, tf32, weights);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+    }
+
+    private static <T> T parseWith(String flag, String value, Function<String, T> parser) throws UsageException {
+        try {
+            return parser.apply(value);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(flag + ": " + e.getMessage());
+        }
+    }
+
+    private static int positive(String flag, String value) throws UsageException {
+        return integer(flag, value, 1);
+    }
+
+    private static int integer(String flag, String value, int min) throws UsageException {
+        int v;
+        try {
+            v = Integer.parseInt(value.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException(flag + ": '" + value + "' is not an integer (" + VALUED.get(flag) + ")");
+        }
+        if (v < min) throw new UsageException(flag + " must be " + VALUED.get(flag) + ", got " + v);
+        return v;
+    }
+}

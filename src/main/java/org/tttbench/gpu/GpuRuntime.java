@@ -1,0 +1,76 @@
+package org.tttbench.gpu;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The small part of a GPU runtime the suite uses, implemented once over the HIP runtime
+ * (libamdhip64) and once over the CUDA driver API (libcuda). Every call's status is checked;
+ * a failure throws {@link GpuException} naming the call and the runtime's own error string.
+ * All work is issued on the runtime's one stream, in order.
+ */
+public interface GpuRuntime extends AutoCloseable {
+
+    /** "hip" or "cuda". */
+    String name();
+
+    /** The device's marketing name, e.g. "NVIDIA H100 80GB HBM3". */
+    String deviceName();
+
+    /** The architecture kernels are built for: "sm_90", "gfx90a", "gfx1030", … */
+    String architecture();
+
+    /** Threads per warp / wavefront (32 or 64). */
+    int warpSize();
+
+    int multiprocessorCount();
+
+    /** Largest dynamic shared memory one block may opt in to, in bytes. */
+    int maxSharedMemoryPerBlock();
+
+    long totalMemory();
+
+    /** Device allocation (setup only). */
+    long malloc(long bytes);
+
+    void free(long devicePtr);
+
+    /** Synchronous host-to-device copy. */
+    void copyToDevice(MemorySegment host, long devicePtr, long bytes);
+
+    /** Synchronous device-to-host copy (waits for the stream first). */
+    void copyToHost(long devicePtr, MemorySegment host, long bytes);
+
+    /** Asynchronous device-to-device copy on the stream. */
+    void copyDeviceToDevice(long src, long dst, long bytes);
+
+    /** Asynchronously sets {@code bytes} bytes to {@code value} on the stream. */
+    void memset(long devicePtr, int value, long bytes);
+
+    /** Loads a code object (AMD) or cubin/PTX image (NVIDIA) from memory. */
+    long loadModule(byte[] image);
+
+    /** A kernel of a loaded module, by its (extern "C") name. */
+    long function(long module, String name);
+
+    /** Raises a kernel's dynamic shared-memory limit (needed above 48 KB on NVIDIA). */
+    void setMaxDynamicSharedMemory(long function, int bytes);
+
+    /**
+     * Launches on the stream. {@code args} is a {@code void*[]} holding one pointer per kernel
+     * parameter (the launch API's kernelParams), built with {@link KernelArgs}.
+     */
+    void launch(long function, int gridX, int gridY, int gridZ, int blockX, int blockY, int blockZ,
+            int sharedBytes, MemorySegment args);
+
+    /** Waits for everything issued on the stream. */
+    void synchronize();
+
+    /** The stream handle, for the BLAS to share. */
+    long stream();
+
+    /** The vendor BLAS bound to this runtime's stream. */
+    Blas blas();
+
+    @Override
+    void close();
+}
