@@ -1,0 +1,80 @@
+// Portability layer: the kernels in hip/ are written once in HIP C++ and compiled with hipcc
+// for AMD (HIP_PLATFORM=amd) and with nvcc (-x cu) for NVIDIA. Only the names that differ
+// between the two toolchains are mapped here; everything else (__global__, __shared__,
+// threadIdx, __syncthreads, the math library) is common to both.
+//
+// Rules the kernels follow so that one source fits both vendors:
+//  - warpSize is read at run time (64 on CDNA, 32 on RDNA and NVIDIA), never written as a
+//    number; warp reductions loop from warpSize / 2 down.
+//  - Stored types are float, ttt_bf16 and ttt_f16; arithmetic is float32, through
+//    ttt_load / ttt_store, which round to nearest even when narrowing.
+//  - Entry points are extern "C" so the runtime finds them by name, one per stored type
+//    (suffixes _f32, _bf16, _f16).
+#pragma once
+
+#if defined(__CUDACC__) && !defined(__HIP_PLATFORM_AMD__)
+// ---------------------------------------------------------------- NVIDIA, nvcc
+#define TTT_NVIDIA 1
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+typedef __nv_bfloat16 ttt_bf16;
+typedef __half ttt_f16;
+// Every lane of the warp takes part in each shuffle the kernels issue.
+#define TTT_SHFL_XOR(v, lane_mask) __shfl_xor_sync(0xffffffffu, (v), (lane_mask))
+__device__ __forceinline__ float ttt_load(ttt_bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ void ttt_store(ttt_bf16* p, float v) { *p = __float2bfloat16_rn(v); }
+#else
+// ---------------------------------------------------------------- AMD (and hipcc on NVIDIA)
+#define TTT_AMD 1
+#include <hip/hip_runtime.h>
+#include <hip/hip_fp16.h>
+#if __has_include(<hip/hip_bf16.h>)
+#include <hip/hip_bf16.h>
+typedef __hip_bfloat16 ttt_bf16;
+__device__ __forceinline__ float ttt_load(ttt_bf16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ void ttt_store(ttt_bf16* p, float v) { *p = __float2bfloat16(v); }
+#else
+// ROCm before 5.7 has only the hip_bfloat16 struct; its float constructor rounds to nearest even.
+#include <hip/hip_bfloat16.h>
+typedef hip_bfloat16 ttt_bf16;
+__device__ __forceinline__ float ttt_load(ttt_bf16 x) { return static_cast<float>(x); }
+__device__ __forceinline__ void ttt_store(ttt_bf16* p, float v) { *p = ttt_bf16(v); }
+#endif
+typedef __half ttt_f16;
+#define TTT_SHFL_XOR(v, lane_mask) __shfl_xor((v), (lane_mask))
+#endif
+
+// ---------------------------------------------------------------- stored types (both vendors)
+__device__ __forceinline__ float ttt_load(float x) { return x; }
+__device__ __forceinline__ float ttt_load(ttt_f16 x) { return __half2float(x); }
+__device__ __forceinline__ void ttt_store(float* p, float v) { *p = v; }
+__device__ __forceinline__ void ttt_store(ttt_f16* p, float v) { *p = __float2half_rn(v); }
+
+// ---------------------------------------------------------------- reductions
+
+/** Sum over the lanes of one warp; every lane gets the result. */
+__device__ __forceinline__ float ttt_warp_sum(float v) {
+    for (int m = warpSize / 2; m > 0; m >>= 1) v += TTT_SHFL_XOR(v, m);
+    return v;
+}
+
+/**
+ * Sum over the whole block; every thread gets the result. {@code scratch} holds one float per
+ * warp (at most 32 for 1024 threads); the block must not use it concurrently for anything else.
+ */
+__device__ __forceinline__ float ttt_block_sum(float v, float* scratch) {
+    const int lane = threadIdx.x % warpSize;
+    const int warp = threadIdx.x / warpSize;
+    const int warps = (blockDim.x + warpSize - 1) / warpSize;
+    v = ttt_warp_sum(v);
+    __syncthreads();  // scratch may still be read by a previous call
+    if (lane == 0) scratch[warp] = v;
+    __syncthreads();
+    float total = 0.0f;
+    for (int w = 0; w < warps; ++w) total += scratch[w];
+    return total;
+}
+
+// Expands M(T, suffix) once per stored type: each kernel file defines M to write one
+// extern "C" entry point that calls its device template with T.
+#define TTT_FOR_EACH_TYPE(M) M(float, f32) M(ttt_bf16, bf16) M(ttt_f16, f16)
