@@ -312,14 +312,16 @@ class SweepRunTest {
 
     /**
      * The built-in implementation swept beside a fake good and a fake failing one. It needs the
-     * standard-flag adapter (org.tttbench.cli.Main) on the class path, and runs on whatever
-     * backend it picks (the CPU where there is no GPU): 12m, inner only, one short sequence.
+     * standard-flag adapter (org.tttbench.cli.Main) and the JMH benchmarks (built by -Pjmh) on
+     * the class path, and runs on whatever backend it picks (the CPU where there is no GPU):
+     * 12m, inner only, one short sequence.
      */
     @Test
     @Timeout(300)
     void builtinSweptAlongsideExternalImplementations() throws Exception {
-        org.junit.jupiter.api.Assumptions.assumeTrue(classExists(Implementations.MAIN_CLASS),
-                "the CLI entry point is not built");
+        org.junit.jupiter.api.Assumptions.assumeTrue(classExists(Implementations.MAIN_CLASS)
+                        && SweepRunTest.class.getResource("/META-INF/BenchmarkList") != null,
+                "the CLI and the JMH benchmarks are not built (they are with -Pjmh)");
         Path ok = Fakes.okScript(tmp, "ok", 0);
         Path bad = Fakes.failingScript(tmp, "bad");
         Path results = tmp.resolve("results");
