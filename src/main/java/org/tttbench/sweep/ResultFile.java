@@ -39,7 +39,9 @@ public record ResultFile(Path path, Config config, Kind kind, JsonNode result, S
             return new ResultFile(path, named.config(), Kind.INVALID, null, "no line starting with '{'");
         }
         JsonNode node = parseObject(line);
-        if (node == null) return new ResultFile(path, named.config(), Kind.INVALID, null, "result line is not a JSON object");
+        if (node == null) {
+            return new ResultFile(path, named.config(), Kind.INVALID, null, "result line is not a JSON object");
+        }
         return new ResultFile(path, named.config(), Kind.SUCCESS, node, null);
     }
 

@@ -71,8 +71,8 @@ public final class Runner {
             if (status != 0) return new Outcome(false, null, tail.lines(), "exit status " + status, elapsed);
             String line = tail.resultLine();
             if (line == null) {
-                return new Outcome(false, null, tail.lines(), "exited 0 without a result line (no stdout line starting with '{')",
-                        elapsed);
+                return new Outcome(false, null, tail.lines(),
+                        "exited 0 without a result line (no stdout line starting with '{')", elapsed);
             }
             if (line.getBytes(StandardCharsets.UTF_8).length < ResultFile.MIN_VALID_BYTES) {
                 return new Outcome(false, null, tail.lines(), "result line under " + ResultFile.MIN_VALID_BYTES + " bytes",

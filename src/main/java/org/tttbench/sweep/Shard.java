@@ -23,7 +23,9 @@ public record Shard(int index, int count) {
     /** Parses "i/n". */
     public static Shard parse(String text) {
         String[] parts = text.split("/", -1);
-        if (parts.length != 2) throw new IllegalArgumentException("--shard must be i/n (for example 2/4), got '" + text + "'");
+        if (parts.length != 2) {
+            throw new IllegalArgumentException("--shard must be i/n (for example 2/4), got '" + text + "'");
+        }
         try {
             return new Shard(Integer.parseInt(parts[0].strip()), Integer.parseInt(parts[1].strip()));
         } catch (NumberFormatException e) {

@@ -111,7 +111,9 @@ public final class SweepCommand {
                 default -> null;
             };
             if (m != null) {
-                if (mode != Mode.RUN) throw new UsageException("choose one of --status, --csv, --clear-failures, --clean-invalid, --dry-run");
+                if (mode != Mode.RUN) {
+                    throw new UsageException("choose one of --status, --csv, --clear-failures, --clean-invalid, --dry-run");
+                }
                 mode = m;
                 continue;
             }
@@ -135,7 +137,9 @@ public final class SweepCommand {
             }
         }
         if (results == null) throw new UsageException("--results DIR is required (see sweep --help)");
-        if ((mode == Mode.RUN || mode == Mode.DRY_RUN) && plan == null) throw new UsageException("a plan file is required (see sweep --help)");
+        if ((mode == Mode.RUN || mode == Mode.DRY_RUN) && plan == null) {
+            throw new UsageException("a plan file is required (see sweep --help)");
+        }
         return new Options(plan, results, mode, devices, shard, timeout, deviceMemory);
     }
 
@@ -145,9 +149,10 @@ public final class SweepCommand {
         Plan plan = Plan.load(o.plan());
         Plan.Expansion expansion = plan.expand();
         List<Plan.Planned> mine = o.shard().select(expansion.runs());
-        OptionalLong limit = o.deviceMemoryGib() != null
-                ? (o.deviceMemoryGib() == 0 ? OptionalLong.empty() : OptionalLong.of((long) (o.deviceMemoryGib() * (1L << 30))))
-                : DeviceMemory.detect(o.devices());
+        OptionalLong limit;
+        if (o.deviceMemoryGib() == null) limit = DeviceMemory.detect(o.devices());
+        else if (o.deviceMemoryGib() == 0) limit = OptionalLong.empty();
+        else limit = OptionalLong.of((long) (o.deviceMemoryGib() * (1L << 30)));
         ResultsDir dir = new ResultsDir(o.results());
         dir.removeStaleTemporaries();
 
@@ -253,8 +258,8 @@ public final class SweepCommand {
             err.println("sweep: cannot write into " + dir.path() + ": " + writeError.get());
             return 1;
         }
-        err.println("# finished " + done.get() + " of " + toRun.size() + " in " + clock(since(start)) + ": " + ok.get()
-                + " ok, " + failed.get() + " failed");
+        err.println((runner.stopping() ? "# stopped after " : "# finished ") + done.get() + " of " + toRun.size()
+                + " in " + clock(since(start)) + ": " + ok.get() + " ok, " + failed.get() + " failed");
         return 0;
     }
 
@@ -325,13 +330,17 @@ public final class SweepCommand {
                     pass.addAll(List.of(a, v));
                 }
                 default -> {
-                    if (a.startsWith("-")) throw new UsageException("unknown option " + a + " for sweep slurm (see sweep --help)");
+                    if (a.startsWith("-")) {
+                        throw new UsageException("unknown option " + a + " for sweep slurm (see sweep --help)");
+                    }
                     if (plan != null) throw new UsageException("one plan only, got " + plan + " and " + a);
                     plan = Path.of(a);
                 }
             }
         }
-        if (plan == null || results == null) throw new UsageException("sweep slurm needs PLAN and --results DIR (see sweep --help)");
+        if (plan == null || results == null) {
+            throw new UsageException("sweep slurm needs PLAN and --results DIR (see sweep --help)");
+        }
         Plan.load(plan); // a broken plan should fail now, not in every array task
         Files.createDirectories(results); // Slurm does not create the directory of --output
         String script = new SlurmScript(plan, results, shards, partition, time, gpus, sbatch, pass).render();
@@ -384,7 +393,9 @@ public final class SweepCommand {
         List<String> out = new ArrayList<>();
         for (String d : v.split(",", -1)) {
             String s = d.strip();
-            if (!DEVICE.matcher(s).matches()) throw new UsageException("--devices must list device ids like 0,1, got '" + v + "'");
+            if (!DEVICE.matcher(s).matches()) {
+                throw new UsageException("--devices must list device ids like 0,1, got '" + v + "'");
+            }
             if (out.contains(s)) throw new UsageException("--devices lists " + s + " twice");
             out.add(s);
         }
