@@ -49,6 +49,10 @@ final class Charts {
     record Chart(String title, String subtitle, String file, byte[] png, String needs) {}
 
     private static final int WIDTH = 900;
+    /** JFreeChart's default series colours include yellow, unreadable on white; these are not. */
+    private static final Color[] PALETTE = {new Color(0x1f77b4), new Color(0xff7f0e), new Color(0x2ca02c),
+            new Color(0xd62728), new Color(0x9467bd), new Color(0x8c564b), new Color(0xe377c2), new Color(0x7f7f7f),
+            new Color(0xbcbd22), new Color(0x17becf)};
     private static final int HEIGHT = 480;
 
     static List<Chart> all(List<ResultFile> ok) {
@@ -113,6 +117,7 @@ final class Charts {
         CategoryPlot plot = chart.getCategoryPlot();
         plot.setBackgroundPaint(Color.WHITE);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        for (int i = 0; i < data.getRowCount(); i++) plot.getRenderer().setSeriesPaint(i, PALETTE[i % PALETTE.length]);
         return new Chart(title, subtitle, file, png(chart), needs);
     }
 
@@ -153,7 +158,10 @@ final class Charts {
         axis.setSmallestValue(0.5);
         plot.setDomainAxis(axis);
         XYLineAndShapeRenderer renderer = new XYLineAndShapeRenderer(true, true);
-        for (int i = 0; i < data.getSeriesCount(); i++) renderer.setSeriesStroke(i, new BasicStroke(2f));
+        for (int i = 0; i < data.getSeriesCount(); i++) {
+            renderer.setSeriesStroke(i, new BasicStroke(2f));
+            renderer.setSeriesPaint(i, PALETTE[i % PALETTE.length]);
+        }
         plot.setRenderer(renderer);
         return new Chart(title, subtitle, file, png(chart), needs);
     }
