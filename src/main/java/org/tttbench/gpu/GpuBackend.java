@@ -1,0 +1,680 @@
+package org.tttbench.gpu;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.tttbench.backend.Backend;
+import org.tttbench.backend.InnerGrads;
+import org.tttbench.backend.InnerInputs;
+import org.tttbench.backend.Tensor;
+import org.tttbench.backend.TokenIds;
+import org.tttbench.config.DType;
+import org.tttbench.config.ModelConfig;
+import org.tttbench.config.TttType;
+
+/**
+ * The forward ops on a GPU: matrix products through the vendor BLAS (float32 accumulation;
+ * TF32 only when asked for), everything else through the kernels of hip/, one launch per op and
+ * one launch for a whole inner scan. Device memory comes from one arena filled in setup; an op
+ * allocates nothing on the device and copies nothing to the host. The backward ops are not
+ * implemented on the GPU yet and say so; nothing falls back to the CPU.
+ *
+ * <p>The backend owns the runtime it is given and closes it. It is meant for one thread.
+ */
+public final class GpuBackend implements Backend {
+
+    /** The kernel objects scripts/build-kernels.sh builds from hip/. */
+    private static final List<String> MODULES =
+            List.of("elementwise", "embedding", "norms", "ttt_inputs", "ttt_linear", "ttt_mlp");
+    private static final int THREADS = 256;
+    /** Threads of one inner-scan block: 8 warps (4 on CDNA) share the 4x4 tiles of each phase. */
+    private static final int SCAN_THREADS = 256;
+
+    private final GpuRuntime rt;
+    private final DType dtype;
+    private final boolean tf32;
+    private final Blas blas;
+    private final Arena host = Arena.ofShared();
+    private final DeviceArena memory;
+    private final Map<String, Long> modules = new HashMap<>();
+    private final Map<String, Long> functions = new HashMap<>();
+    private final Map<Long, Long> sharedLimits = new HashMap<>();
+    private final Map<ArgsKey, MemorySegment> argCache = new HashMap<>();
+    private final List<Long> graphs = new ArrayList<>();
+    private final Call call = new Call();
+    private final int maxBlocks;
+    private InnerPlacement forcedPlacement;
+    private long workspace;
+    private long workspaceBytes;
+    private boolean closed;
+
+    public GpuBackend(GpuRuntime runtime, DType dtype, boolean tf32) {
+        this.rt = runtime;
+        this.dtype = dtype;
+        this.tf32 = tf32;
+        this.memory = new DeviceArena(runtime);
+        // Enough blocks to fill the device several times over; grid-stride loops do the rest.
+        this.maxBlocks = Math.max(1, runtime.multiprocessorCount()) * 32;
+        try {
+            for (String m : MODULES) modules.put(m, KernelImages.load(runtime, m));
+            // The BLAS handle allocates when created, so it must exist before any capture.
+            this.blas = runtime.blas();
+        } catch (RuntimeException e) {
+            host.close();
+            runtime.close();
+            throw e;
+        }
+    }
+
+    // ---------------------------------------------------------------- Backend
+
+    @Override
+    public String name() {
+        return rt.name();
+    }
+
+    @Override
+    public String device() {
+        return rt.deviceName() + " (" + rt.architecture() + ")";
+    }
+
+    @Override
+    public DType dtype() {
+        return dtype;
+    }
+
+    /** Whether float32 matrix products may use TF32 matrix units. */
+    public boolean tf32() {
+        return tf32;
+    }
+
+    @Override
+    public Tensor allocate(DType storage, int... shape) {
+        long n = 1;
+        for (int d : shape) {
+            if (d <= 0) throw new IllegalArgumentException("tensor dimensions must be positive: " + Arrays.toString(shape));
+            n = Math.multiplyExact(n, d);
+        }
+        long bytes = n * storage.bytes();
+        long ptr = memory.carve(bytes);
+        rt.memset(ptr, 0, bytes);
+        return new GpuTensor(ptr, shape.clone(), storage, n);
+    }
+
+    @Override
+    public void upload(float[] data, Tensor t) {
+        GpuTensor g = gpu(t);
+        if (data.length != g.elements()) {
+            throw new IllegalArgumentException("upload of " + data.length + " values into " + g);
+        }
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(g.bytes(), 16);
+            switch (g.dtype()) {
+                case FLOAT32 -> MemorySegment.copy(data, 0, s, JAVA_FLOAT, 0, data.length);
+                case BFLOAT16 -> {
+                    for (int i = 0; i < data.length; i++) {
+                        s.setAtIndex(JAVA_SHORT, i, (short) (Float.floatToRawIntBits(DType.BFLOAT16.round(data[i])) >>> 16));
+                    }
+                }
+                case FLOAT16 -> {
+                    for (int i = 0; i < data.length; i++) s.setAtIndex(JAVA_SHORT, i, Float.floatToFloat16(data[i]));
+                }
+            }
+            rt.copyToDevice(s, g.ptr(), g.bytes());
+        }
+    }
+
+    @Override
+    public float[] download(Tensor t) {
+        GpuTensor g = gpu(t);
+        float[] out = new float[Math.toIntExact(g.elements())];
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(g.bytes(), 16);
+            rt.copyToHost(g.ptr(), s, g.bytes());
+            switch (g.dtype()) {
+                case FLOAT32 -> MemorySegment.copy(s, JAVA_FLOAT, 0, out, 0, out.length);
+                case BFLOAT16 -> {
+                    for (int i = 0; i < out.length; i++) {
+                        out[i] = Float.intBitsToFloat((s.getAtIndex(JAVA_SHORT, i) & 0xFFFF) << 16);
+                    }
+                }
+                case FLOAT16 -> {
+                    for (int i = 0; i < out.length; i++) out[i] = Float.float16ToFloat(s.getAtIndex(JAVA_SHORT, i));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Token ids in device memory (int32). */
+    private record GpuTokenIds(long ptr, int batch, int seqLen) implements TokenIds {
+    }
+
+    @Override
+    public TokenIds uploadIds(int[] ids, int batch, int seqLen) {
+        if (ids.length != (long) batch * seqLen) {
+            throw new IllegalArgumentException(ids.length + " token ids for batch " + batch + " × seqLen " + seqLen);
+        }
+        for (int id : ids) {
+            if (id < 0) throw new IllegalArgumentException("negative token id " + id);
+        }
+        long bytes = 4L * ids.length;
+        long ptr = memory.carve(bytes);
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment s = a.allocate(bytes, 16);
+            MemorySegment.copy(ids, 0, s, JAVA_INT, 0, ids.length);
+            rt.copyToDevice(s, ptr, bytes);
+        }
+        return new GpuTokenIds(ptr, batch, seqLen);
+    }
+
+    @Override
+    public void synchronize() {
+        rt.synchronize();
+    }
+
+    /** Device memory taken from the runtime (nothing is returned before close, so this is the peak). */
+    @Override
+    public long peakMemoryBytes() {
+        return memory.reservedBytes();
+    }
+
+    @Override
+    public void close() {
+        if (closed) return;
+        closed = true;
+        try {
+            for (long g : graphs) rt.destroyGraph(g);
+            graphs.clear();
+            memory.close();
+        } finally {
+            host.close();
+            rt.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- graphs
+
+    /**
+     * Records {@code work} (stream work only: ops of this backend) into a device graph and
+     * returns what replays it with one launch. The work runs once eagerly first, so that
+     * everything it prepares on first use (inner-scan workspace, kernel argument arrays) exists
+     * before the recording, which may not allocate. The replay reads and writes the same
+     * buffers the recorded ops named.
+     */
+    public Runnable graph(Runnable work) {
+        work.run();
+        rt.synchronize();
+        rt.beginCapture();
+        long g;
+        try {
+            work.run();
+        } finally {
+            g = rt.endCapture();
+        }
+        graphs.add(g);
+        final long graph = g;
+        return () -> rt.launchGraph(graph);
+    }
+
+    // ---------------------------------------------------------------- general
+
+    @Override
+    public void fill(Tensor t, float value) {
+        GpuTensor g = gpu(t);
+        int n = elements("fill", g);
+        kernel("fill", g.dtype()).p(g).f(value).i(n).launch(blocks(n), THREADS, 0);
+    }
+
+    @Override
+    public void add(Tensor a, Tensor b, Tensor out) {
+        GpuTensor o = gpu(out);
+        sameShape("add", a, o);
+        sameShape("add", b, o);
+        sameType("add", o.dtype(), a, b);
+        int n = elements("add", o);
+        kernel("add", o.dtype()).p(a).p(b).p(o).i(n).launch(blocks(n), THREADS, 0);
+    }
+
+    @Override
+    public void matmul(Tensor a, Tensor b, Tensor c, int m, int n, int k, boolean transA, boolean transB,
+            boolean accumulate) {
+        GpuTensor ga = gpu(a);
+        GpuTensor gb = gpu(b);
+        GpuTensor gc = gpu(c);
+        requireSize("matmul", "a", ga, (long) m * k);
+        requireSize("matmul", "b", gb, (long) k * n);
+        requireSize("matmul", "c", gc, (long) m * n);
+        sameType("matmul", gc.dtype(), ga, gb);
+        ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        blas.gemm(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f, gb.ptr(), g.ldFirst(),
+                ga.ptr(), g.ldSecond(), accumulate ? 1f : 0f, gc.ptr(), g.ldResult(), gc.dtype(), tf32);
+    }
+
+    // ---------------------------------------------------------------- embedding
+
+    @Override
+    public void embedding(TokenIds ids, Tensor table, Tensor out) {
+        GpuTokenIds gi = ids(ids);
+        GpuTensor t = gpu(table);
+        GpuTensor o = gpu(out);
+        if (t.shape().length != 2) throw new IllegalArgumentException("embedding table must be [V, D], got " + t);
+        int vocab = t.shape()[0];
+        int dim = t.shape()[1];
+        int tokens = gi.batch() * gi.seqLen();
+        requireSize("embedding", "out", o, (long) tokens * dim);
+        sameType("embedding", o.dtype(), t);
+        int n = elements("embedding", o);
+        kernel("embedding", o.dtype()).p(gi.ptr()).p(t).p(o).i(tokens).i(dim).i(vocab).launch(blocks(n), THREADS, 0);
+    }
+
+    @Override
+    public void embeddingBackward(TokenIds ids, Tensor dOut, Tensor dTable) {
+        throw notYet("embedding backward");
+    }
+
+    // ---------------------------------------------------------------- norms
+
+    @Override
+    public void rmsNorm(Tensor x, Tensor gain, Tensor out, Tensor rstd) {
+        GpuTensor gx = gpu(x);
+        int dim = Math.toIntExact(gain.size());
+        int rows = rows("rmsNorm", gx, dim);
+        sameShape("rmsNorm", out, gx);
+        sameType("rmsNorm", gx.dtype(), gain, out);
+        statistic("rmsNorm", "rstd", rstd, rows);
+        kernel("rmsnorm", gx.dtype()).p(gx).p(gain).p(out).p(rstd).i(rows).i(dim)
+                .f((float) ModelConfig.RMS_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
+    }
+
+    @Override
+    public void rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dOut, Tensor dx, Tensor dGain) {
+        throw notYet("RMSNorm backward");
+    }
+
+    @Override
+    public void layerNorm(Tensor x, Tensor weight, Tensor bias, Tensor out, Tensor mean, Tensor rstd) {
+        GpuTensor gx = gpu(x);
+        int dim = Math.toIntExact(weight.size());
+        int rows = rows("layerNorm", gx, dim);
+        sameShape("layerNorm", out, gx);
+        requireSize("layerNorm", "bias", gpu(bias), dim);
+        sameType("layerNorm", gx.dtype(), weight, bias, out);
+        statistic("layerNorm", "mean", mean, rows);
+        statistic("layerNorm", "rstd", rstd, rows);
+        kernel("layernorm", gx.dtype()).p(gx).p(weight).p(bias).p(out).p(mean).p(rstd).i(rows).i(dim)
+                .f((float) ModelConfig.LAYER_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
+    }
+
+    @Override
+    public void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dOut, Tensor dx,
+            Tensor dWeight, Tensor dBias) {
+        throw notYet("LayerNorm backward");
+    }
+
+    // ---------------------------------------------------------------- TTT layer inputs
+
+    @Override
+    public void splitHeads(Tensor x, Tensor heads, int numHeads, int miniBatch, boolean rope) {
+        GpuTensor gh = gpu(heads);
+        int[] s = gh.shape();
+        if (s.length != 4 || s[1] != numHeads) {
+            throw new IllegalArgumentException("splitHeads: heads must be [B, " + numHeads + ", L, F], got " + gh);
+        }
+        if (s[3] % 2 != 0) throw new IllegalArgumentException("splitHeads: head dim must be even, got " + s[3]);
+        requireSize("splitHeads", "x", gpu(x), gh.elements());
+        sameType("splitHeads", gh.dtype(), x);
+        int pairs = elements("splitHeads", gh) / 2;
+        kernel("split_heads", gh.dtype()).p(x).p(gh).i(s[0]).i(s[2]).i(numHeads).i(s[3]).i(miniBatch).i(rope ? 1 : 0)
+                .f((float) ModelConfig.ROPE_THETA).launch(blocks(pairs), THREADS, 0);
+    }
+
+    @Override
+    public void splitHeadsBackward(Tensor dHeads, Tensor dx, int numHeads, int miniBatch, boolean rope) {
+        throw notYet("split-heads backward");
+    }
+
+    @Override
+    public void tttLearningRate(Tensor x, Tensor weight, Tensor bias, Tensor lr) {
+        GpuTensor gl = gpu(lr);
+        int[] s = gl.shape();
+        if (s.length != 3) throw new IllegalArgumentException("tttLearningRate: lr must be [B, H, L], got " + gl);
+        int batch = s[0];
+        int heads = s[1];
+        int seqLen = s[2];
+        requireSize("tttLearningRate", "bias", gpu(bias), heads);
+        long dimL = weight.size() / heads;
+        requireSize("tttLearningRate", "weight", gpu(weight), dimL * heads);
+        int dim = Math.toIntExact(dimL);
+        requireSize("tttLearningRate", "x", gpu(x), (long) batch * seqLen * dim);
+        if (dim % heads != 0) throw new IllegalArgumentException("tttLearningRate: D " + dim + " not divisible by H " + heads);
+        sameType("tttLearningRate", gl.dtype(), x, weight, bias);
+        float scale = (float) (ModelConfig.BASE_LR / (dim / heads));
+        int tokens = batch * seqLen;
+        kernel("ttt_lr", gl.dtype()).p(x).p(weight).p(bias).p(gl).i(batch).i(seqLen).i(heads).i(dim).f(scale)
+                .launch(Math.min(tokens, 65535), THREADS, 0);
+    }
+
+    @Override
+    public void tttLearningRateBackward(Tensor x, Tensor weight, Tensor lr, Tensor dLr, Tensor dx, Tensor dWeight,
+            Tensor dBias) {
+        throw notYet("learning-rate backward");
+    }
+
+    @Override
+    public void tokenEta(Tensor tokenIdx, Tensor tok) {
+        GpuTensor gt = gpu(tok);
+        int k = elements("tokenEta", gt);
+        requireSize("tokenEta", "tokenIdx", gpu(tokenIdx), k);
+        sameType("tokenEta", gt.dtype(), tokenIdx);
+        kernel("token_eta", gt.dtype()).p(tokenIdx).p(gt).i(k).launch(blocks(k), THREADS, 0);
+    }
+
+    @Override
+    public void tokenEtaBackward(Tensor tokenIdx, Tensor dTok, Tensor dTokenIdx) {
+        throw notYet("token-eta backward");
+    }
+
+    // ---------------------------------------------------------------- inner loop
+
+    /**
+     * Makes the inner scans use {@code placement} instead of the fastest one the device's shared
+     * memory allows (null: back to that), so that verification can check every variant.
+     *
+     * @throws IllegalArgumentException when a later scan's placement does not fit the device
+     */
+    public void forceInnerPlacement(InnerPlacement placement) {
+        this.forcedPlacement = placement;
+    }
+
+    /** Every placement an inner scan of this shape can run with on this device, fastest first. */
+    public List<InnerPlacement> innerPlacements(TttType type, int headDim, int miniBatch) {
+        InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch);
+        return Arrays.stream(InnerPlacement.values())
+                .filter(p -> layout.sharedBytes(p) <= rt.maxSharedMemoryPerBlock())
+                .toList();
+    }
+
+    /** The placement an inner scan of this shape runs with on this device. */
+    public InnerPlacement innerPlacement(TttType type, int headDim, int miniBatch) {
+        InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch);
+        return forcedPlacement != null ? forcedPlacement : layout.choose(rt.maxSharedMemoryPerBlock());
+    }
+
+    @Override
+    public void innerForward(InnerInputs in, Tensor out, Tensor checkpoints, int interval, Tensor lastState) {
+        boolean mlp = in.type() == TttType.MLP;
+        int b = in.batch();
+        int h = in.heads();
+        int l = in.seqLen();
+        int f = in.headDim();
+        int k = in.miniBatch();
+        if (l % k != 0) throw new IllegalArgumentException("innerForward: seq len " + l + " not divisible by " + k);
+        int f1 = mlp ? 4 * f : f;
+        long heads = (long) b * h * l * f;
+        String op = "innerForward";
+        requireSize(op, "xq", gpu(in.xq()), heads);
+        requireSize(op, "xk", gpu(in.xk()), heads);
+        requireSize(op, "xv", gpu(in.xv()), heads);
+        requireSize(op, "lr", gpu(in.lr()), (long) b * h * l);
+        requireSize(op, "tok", gpu(in.tok()), k);
+        requireSize(op, "w1", gpu(in.w1()), (long) h * f * f1);
+        requireSize(op, "b1", gpu(in.b1()), (long) h * f1);
+        requireSize(op, "normWeight", gpu(in.normWeight()), (long) h * f);
+        requireSize(op, "normBias", gpu(in.normBias()), (long) h * f);
+        requireSize(op, "out", gpu(out), heads);
+        DType t = gpu(out).dtype();
+        sameType(op, t, in.xq(), in.xk(), in.xv(), in.lr(), in.tok(), in.w1(), in.b1(), in.normWeight(), in.normBias());
+        if (mlp) {
+            requireSize(op, "w2", gpu(in.w2()), (long) h * f1 * f);
+            requireSize(op, "b2", gpu(in.b2()), (long) h * f);
+            sameType(op, t, in.w2(), in.b2());
+        }
+        long stateSize = mlp ? (long) f * f1 + f1 + (long) f1 * f + f : (long) f * f + f;
+        if (checkpoints != null) {
+            if (interval < 1) throw new IllegalArgumentException("innerForward: checkpoint interval must be >= 1");
+            int slots = (l / k + interval - 1) / interval;
+            requireSize(op, "checkpoints", gpu(checkpoints), slots * (long) b * h * stateSize);
+            sameType(op, DType.FLOAT32, checkpoints);
+        }
+        if (lastState != null) {
+            requireSize(op, "lastState", gpu(lastState), (long) b * h * stateSize);
+            sameType(op, DType.FLOAT32, lastState);
+        }
+
+        InnerScanLayout layout = new InnerScanLayout(in.type(), f, k);
+        InnerPlacement p = innerPlacement(in.type(), f, k);
+        long shared = layout.sharedBytes(p);
+        if (shared > rt.maxSharedMemoryPerBlock()) {
+            throw new IllegalArgumentException("inner scan placement " + p + " needs " + shared
+                    + " bytes of shared memory per block; this device allows " + rt.maxSharedMemoryPerBlock());
+        }
+        long wsFloats = layout.workspaceFloats(p);
+        long ws = workspace(wsFloats * 4 * b * h);
+        long fn = function((mlp ? "ttt_mlp_" : "ttt_linear_") + p.kernelName(), t);
+        raiseSharedLimit(fn, shared);
+        Call c = call.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.w1()).p(in.b1());
+        if (mlp) c.p(in.w2()).p(in.b2());
+        c.p(in.normWeight()).p(in.normBias()).p(out).p(checkpoints).i(checkpoints == null ? 1 : interval).p(lastState)
+                .p(ws).i(Math.toIntExact(wsFloats)).i((int) shared).i(h).i(l).i(f).i(k)
+                .f((float) ModelConfig.LAYER_NORM_EPS)
+                .launch(Math.multiplyExact(b, h), SCAN_THREADS, (int) shared);
+    }
+
+    @Override
+    public void innerBackward(InnerInputs in, Tensor checkpoints, int interval, Tensor dOut, InnerGrads grads) {
+        throw notYet("inner backward");
+    }
+
+    // ---------------------------------------------------------------- feed-forward
+
+    @Override
+    public void swiglu(Tensor gate, Tensor up, Tensor out) {
+        GpuTensor o = gpu(out);
+        sameShape("swiglu", gate, o);
+        sameShape("swiglu", up, o);
+        sameType("swiglu", o.dtype(), gate, up);
+        int n = elements("swiglu", o);
+        kernel("swiglu", o.dtype()).p(gate).p(up).p(o).i(n).launch(blocks(n), THREADS, 0);
+    }
+
+    @Override
+    public void swigluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp) {
+        throw notYet("SwiGLU backward");
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private static UnsupportedOperationException notYet(String what) {
+        return new UnsupportedOperationException(what + " on the GPU is not implemented yet");
+    }
+
+    private GpuTensor gpu(Tensor t) {
+        if (t instanceof GpuTensor g) return g;
+        throw new IllegalArgumentException(t == null ? "a tensor is missing (null)"
+                : "tensor " + t + " does not belong to the GPU backend");
+    }
+
+    private static GpuTokenIds ids(TokenIds ids) {
+        if (ids instanceof GpuTokenIds g) return g;
+        throw new IllegalArgumentException("token ids do not belong to the GPU backend");
+    }
+
+    private int blocks(long n) {
+        return (int) Math.max(1, Math.min((n + THREADS - 1) / THREADS, maxBlocks));
+    }
+
+    /** Element count as the kernels' int. */
+    private static int elements(String op, GpuTensor t) {
+        if (t.elements() > Integer.MAX_VALUE) {
+            throw new UnsupportedOperationException(op + ": " + t + " has more than 2^31-1 elements");
+        }
+        return (int) t.elements();
+    }
+
+    private int rows(String op, GpuTensor x, int dim) {
+        if (dim <= 0 || x.elements() % dim != 0) {
+            throw new IllegalArgumentException(op + ": " + x + " is not a whole number of rows of " + dim);
+        }
+        return Math.toIntExact(x.elements() / dim);
+    }
+
+    private void requireSize(String op, String what, GpuTensor t, long n) {
+        if (t.elements() != n) throw new IllegalArgumentException(op + ": " + what + " must have " + n + " elements, got " + t);
+    }
+
+    private void sameShape(String op, Tensor a, GpuTensor like) {
+        if (gpu(a).elements() != like.elements()) {
+            throw new IllegalArgumentException(op + ": " + a + " and " + like + " differ in size");
+        }
+    }
+
+    private void sameType(String op, DType type, Tensor... ts) {
+        for (Tensor t : ts) {
+            if (gpu(t).dtype() != type) {
+                throw new IllegalArgumentException(op + ": " + t + " is not stored as " + type.flag() + " like the others");
+            }
+        }
+    }
+
+    /** A saved statistic: null, or float32 with one value per row. */
+    private void statistic(String op, String what, Tensor t, int rows) {
+        if (t == null) return;
+        requireSize(op, what, gpu(t), rows);
+        sameType(op, DType.FLOAT32, t);
+    }
+
+    /** The workspace of the inner scans, grown on first use of a larger shape (setup or warmup, never mid-run). */
+    private long workspace(long bytes) {
+        if (bytes == 0) return 0;
+        if (bytes > workspaceBytes) {
+            workspace = memory.carve(bytes);
+            workspaceBytes = bytes;
+        }
+        return workspace;
+    }
+
+    private void raiseSharedLimit(long function, long bytes) {
+        Long set = sharedLimits.get(function);
+        if (set != null && set >= bytes) return;
+        rt.setMaxDynamicSharedMemory(function, (int) bytes);
+        sharedLimits.put(function, bytes);
+    }
+
+    private static String suffix(DType t) {
+        return switch (t) {
+            case FLOAT32 -> "f32";
+            case BFLOAT16 -> "bf16";
+            case FLOAT16 -> "f16";
+        };
+    }
+
+    private long function(String name, DType t) {
+        String full = name + "_" + suffix(t);
+        Long f = functions.get(full);
+        if (f != null) return f;
+        String module = moduleOf(name);
+        long fn = rt.function(modules.get(module), full);
+        functions.put(full, fn);
+        return fn;
+    }
+
+    private static String moduleOf(String kernel) {
+        if (kernel.startsWith("ttt_linear_")) return "ttt_linear";
+        if (kernel.startsWith("ttt_mlp_")) return "ttt_mlp";
+        return switch (kernel) {
+            case "fill", "add", "swiglu" -> "elementwise";
+            case "embedding" -> "embedding";
+            case "rmsnorm", "layernorm" -> "norms";
+            case "split_heads", "ttt_lr", "token_eta" -> "ttt_inputs";
+            default -> throw new IllegalArgumentException("no module holds kernel " + kernel);
+        };
+    }
+
+    private Call kernel(String name, DType t) {
+        return call.start(function(name, t));
+    }
+
+    /** A kernel's arguments, by value; equal arguments reuse one argument array. */
+    private record ArgsKey(long function, long[] values, byte[] kinds) {
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ArgsKey k && k.function == function && Arrays.equals(k.values, values)
+                    && Arrays.equals(k.kinds, kinds);
+        }
+
+        @Override
+        public int hashCode() {
+            return Long.hashCode(function) * 31 * 31 + Arrays.hashCode(values) * 31 + Arrays.hashCode(kinds);
+        }
+    }
+
+    /**
+     * One launch being put together. The kernelParams array for a given kernel and argument
+     * values is built once and reused: every layer of a forward repeats the same launches.
+     */
+    private final class Call {
+        private static final byte POINTER = 0;
+        private static final byte INT = 1;
+        private static final byte FLOAT = 2;
+        private final long[] values = new long[32];
+        private final byte[] kinds = new byte[32];
+        private long function;
+        private int count;
+
+        Call start(long fn) {
+            function = fn;
+            count = 0;
+            return this;
+        }
+
+        private Call add(byte kind, long value) {
+            kinds[count] = kind;
+            values[count++] = value;
+            return this;
+        }
+
+        Call p(long devicePtr) {
+            return add(POINTER, devicePtr);
+        }
+
+        /** A tensor's device pointer, or a null pointer for a missing optional tensor. */
+        Call p(Tensor t) {
+            return add(POINTER, t == null ? 0 : gpu(t).ptr());
+        }
+
+        Call i(int v) {
+            return add(INT, v);
+        }
+
+        Call f(float v) {
+            return add(FLOAT, Float.floatToRawIntBits(v));
+        }
+
+        void launch(int grid, int block, int sharedBytes) {
+            ArgsKey key = new ArgsKey(function, Arrays.copyOf(values, count), Arrays.copyOf(kinds, count));
+            MemorySegment args = argCache.get(key);
+            if (args == null) {
+                KernelArgs a = new KernelArgs(host, count);
+                for (int j = 0; j < count; j++) {
+                    switch (kinds[j]) {
+                        case POINTER -> a.pointer(values[j]);
+                        case INT -> a.i32((int) values[j]);
+                        default -> a.f32(Float.intBitsToFloat((int) values[j]));
+                    }
+                }
+                args = a.segment();
+                argCache.put(key, args);
+            }
+            rt.launch(function, grid, 1, 1, block, 1, 1, sharedBytes, args);
+        }
+    }
+}
