@@ -27,6 +27,12 @@ public final class Main {
                 switch (args[0]) {
                     case "validate":
                         return ValidateCommand.run(rest, out, err);
+                    case "sweep":
+                        return org.tttbench.sweep.SweepCommand.run(rest, out, err);
+                    case "compare":
+                        return org.tttbench.sweep.CompareCommand.run(rest, out, err);
+                    case "report":
+                        return org.tttbench.report.ReportCommand.run(rest, out, err);
                     case "--help":
                     case "help":
                         out.print(StandardFlags.USAGE);
