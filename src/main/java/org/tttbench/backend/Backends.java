@@ -1,9 +1,21 @@
 package org.tttbench.backend;
 
+import java.io.PrintStream;
+import java.util.ArrayList;
+import java.util.List;
+import org.tttbench.backend.cpu.CpuBackend;
 import org.tttbench.config.BackendKind;
 import org.tttbench.config.DType;
+import org.tttbench.gpu.GpuBackend;
+import org.tttbench.gpu.GpuException;
+import org.tttbench.gpu.GpuRuntime;
+import org.tttbench.gpu.GpuRuntimes;
 
-/** Opens the backend a configuration names; {@code auto} takes a usable GPU, else the CPU. */
+/**
+ * Opens the backend a configuration names. {@code auto} takes the first usable GPU runtime
+ * (CUDA, then HIP) and otherwise the CPU, saying so in one line on stderr; {@code cuda} and
+ * {@code hip} fail with the reason when their runtime is not usable.
+ */
 public final class Backends {
 
     private Backends() {
@@ -12,16 +24,57 @@ public final class Backends {
     /**
      * @param tf32 let float32 matrix products use TF32 matrix units (GPU only; the CPU backend
      *             is always strict float32)
+     * @throws IllegalStateException when {@code cuda} or {@code hip} is named and not usable
      */
     public static Backend open(BackendKind kind, DType dtype, boolean tf32) {
+        return open(kind, dtype, tf32, System.err);
+    }
+
+    static Backend open(BackendKind kind, DType dtype, boolean tf32, PrintStream notices) {
         return switch (kind) {
-            case CPU -> new org.tttbench.backend.cpu.CpuBackend(dtype);
-            case HIP, CUDA -> throw new UnsupportedOperationException(
-                    "backend " + kind.flag() + " is not available in this build");
+            case CPU -> new CpuBackend(dtype);
+            case CUDA, HIP -> {
+                GpuRuntime runtime;
+                try {
+                    runtime = GpuRuntimes.open(kind);
+                } catch (GpuException e) {
+                    throw new IllegalStateException("no usable " + label(kind) + " device: " + e.getMessage(), e);
+                }
+                yield gpuBackend(runtime, dtype, tf32);
+            }
             case AUTO -> {
-                System.err.println("tttbench: no usable GPU backend, using the CPU backend");
-                yield new org.tttbench.backend.cpu.CpuBackend(dtype);
+                List<String> reasons = new ArrayList<>();
+                for (BackendKind gpu : GpuRuntimes.AUTO_ORDER) {
+                    GpuRuntime runtime;
+                    try {
+                        runtime = GpuRuntimes.open(gpu);
+                    } catch (GpuException e) {
+                        reasons.add(gpu.flag() + ": " + e.summary());
+                        continue;
+                    }
+                    yield gpuBackend(runtime, dtype, tf32);
+                }
+                notices.println("tttbench: no usable GPU (" + String.join("; ", reasons) + "), using the CPU backend");
+                yield new CpuBackend(dtype);
             }
         };
+    }
+
+    private static String label(BackendKind kind) {
+        return kind == BackendKind.CUDA ? "CUDA" : "HIP";
+    }
+
+    /** The GPU backend over an open runtime; the runtime is closed if the backend cannot be built. */
+    private static Backend gpuBackend(GpuRuntime runtime, DType dtype, boolean tf32) {
+        try {
+            return new GpuBackend(runtime, dtype, tf32);
+        } catch (RuntimeException | Error e) {
+            try {
+                runtime.close();
+            } catch (RuntimeException suppressed) {
+                e.addSuppressed(suppressed);
+            }
+            throw e;
+        }
     }
 }

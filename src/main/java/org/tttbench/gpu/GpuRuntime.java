@@ -16,7 +16,10 @@ public interface GpuRuntime extends AutoCloseable {
     /** The device's marketing name, e.g. "NVIDIA H100 80GB HBM3". */
     String deviceName();
 
-    /** The architecture kernels are built for: "sm_90", "gfx90a", "gfx1030", … */
+    /**
+     * The architecture kernels are built for: "sm_90", "gfx90a", "gfx1030", … (AMD's feature
+     * suffixes such as ":sramecc+:xnack-" are not part of it).
+     */
     String architecture();
 
     /** Threads per warp / wavefront (32 or 64). */
@@ -46,7 +49,10 @@ public interface GpuRuntime extends AutoCloseable {
     /** Asynchronously sets {@code bytes} bytes to {@code value} on the stream. */
     void memset(long devicePtr, int value, long bytes);
 
-    /** Loads a code object (AMD) or cubin/PTX image (NVIDIA) from memory. */
+    /**
+     * Loads a code object (AMD) or cubin/PTX image (NVIDIA) from memory; see
+     * {@link KernelImages#load} for the one built for this device. Modules live until close.
+     */
     long loadModule(byte[] image);
 
     /** A kernel of a loaded module, by its (extern "C") name. */
@@ -64,6 +70,35 @@ public interface GpuRuntime extends AutoCloseable {
 
     /** Waits for everything issued on the stream. */
     void synchronize();
+
+    /**
+     * Starts recording the work issued on the stream (launches, async copies, memsets, BLAS
+     * calls) into a graph instead of running it. Until {@link #endCapture()} this thread may
+     * issue only such stream work: malloc, free, the synchronous copies and synchronize fail.
+     */
+    void beginCapture();
+
+    /**
+     * Ends the recording and returns an executable graph that replays it. Replays read and write
+     * the same device buffers the recorded calls named, with the same kernel arguments.
+     */
+    long endCapture();
+
+    /** Replays a graph from {@link #endCapture()} on the stream: one call for the whole recorded work. */
+    void launchGraph(long graph);
+
+    void destroyGraph(long graph);
+
+    /** A device event for timing work on the stream. */
+    long createEvent();
+
+    /** Records the event at the current end of the stream. */
+    void recordEvent(long event);
+
+    /** Milliseconds between two recorded events; waits for {@code end} first. */
+    float elapsedMillis(long start, long end);
+
+    void destroyEvent(long event);
 
     /** The stream handle, for the BLAS to share. */
     long stream();
