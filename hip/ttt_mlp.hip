@@ -138,9 +138,7 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                     const int i = rt + r * rtn;
 #pragma unroll
                     for (int c = 0; c < 4; ++c) {
-                        const float z = acc[r][c] + B1[c0 + c];
-                        X2[i * ld1 + c0 + c] = gelu(z);
-                        GP[i * ld1 + c0 + c] = gelu_grad(z);
+                        gelu_and_grad(acc[r][c] + B1[c0 + c], X2[i * ld1 + c0 + c], GP[i * ld1 + c0 + c]);
                     }
                 }
             } else {

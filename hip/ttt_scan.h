@@ -83,10 +83,12 @@ __device__ __forceinline__ float gelu(float x) {
     return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
-// The reference's own closed form of gelu', with its rounded constants.
-__device__ __forceinline__ float gelu_grad(float x) {
+// gelu and the reference's own closed form of gelu' (its rounded constants) from one tanh:
+// both take the same argument, since sqrt(2/pi) rounds to 0.79788456 in float32.
+__device__ __forceinline__ void gelu_and_grad(float x, float& g, float& g_prime) {
     const float t = tanhf(0.79788456f * x * (1.0f + 0.044715f * x * x));
-    return 0.5f * x * (1.0f - t * t) * (0.79788456f + 0.1070322243f * x * x) + 0.5f * (1.0f + t);
+    g = 0.5f * x * (1.0f + t);
+    g_prime = 0.5f * x * (1.0f - t * t) * (0.79788456f + 0.1070322243f * x * x) + 0.5f * (1.0f + t);
 }
 
 // One row z[0 .. F) of Z, replaced in place by lnL2grad(z, target) (SPEC §3 step 4):

@@ -91,6 +91,11 @@ public final class GpuBackend implements Backend {
         return dtype;
     }
 
+    /** The runtime, for the timing harness (events, raw copies). */
+    GpuRuntime runtime() {
+        return rt;
+    }
+
     /** Whether float32 matrix products may use TF32 matrix units. */
     public boolean tf32() {
         return tf32;

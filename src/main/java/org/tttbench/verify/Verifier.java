@@ -560,6 +560,11 @@ public final class Verifier {
         }
     }
 
+    /** For running without the CLI: {@code java -cp benchmarks.jar org.tttbench.verify.Verifier …}. */
+    public static void main(String[] args) {
+        System.exit(run(args, System.out, System.err));
+    }
+
     /**
      * {@code tttbench verify …}: prints one row per comparison and a summary.
      *

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# One session on a GPU machine for the GPU forward: unpack the bundle, then run the steps named
+# on the command line, each under its own time limit, logging into $OUT (default ./gpu-out):
+#   info       the card and its clocks (nvidia-smi)
+#   verify12   verify at 12m, both ttt-types, all dtypes
+#   verify     verify at 125m, 125m-h32 and 760m, both ttt-types, all dtypes
+#   timing     device copy and GEMM ceilings, then forward and inner forward at B=1, L=2048, float32:
+#              125m linear and mlp, 1b linear (GpuTiming)
+#   memcheck   verify at 12m under compute-sanitizer --tool memcheck
+#   racecheck  the inner scans at 12m under compute-sanitizer --tool racecheck
+#   ncu        one launch of each inner scan at 125m under Nsight Compute
+#   sass       instruction counts of the inner-scan kernels' SASS
+# A step's log is STEP.log; logs.tgz holds them all, refreshed after every step, so that what
+# ran comes back even when the session is cut short.
+#
+# usage: scripts/gpu-forward-check.sh BUNDLE.tar.xz STEP...
+set -uo pipefail
+
+bundle="$1"
+shift
+out="${OUT:-$PWD/gpu-out}"
+logs=/tmp/tttbench-logs
+work=/tmp/tttbench-run
+mkdir -p "$out" "$logs"
+rm -rf "$work" && mkdir -p "$work" && tar -xJf "$bundle" -C "$work" || { echo "cannot unpack $bundle"; exit 1; }
+home="$work/tttbench"
+java=("$home/runtime/bin/java" --enable-native-access=ALL-UNNAMED -cp "$home/lib/benchmarks.jar")
+
+# step NAME SECONDS COMMAND...: runs COMMAND with its output in NAME.log, says how it ended.
+step() {
+    local name="$1" limit="$2" start rc
+    shift 2
+    start=$(date +%s)
+    timeout "$limit" "$@" >"$logs/$name.log" 2>&1
+    rc=$?
+    echo "== $name: exit $rc after $(($(date +%s) - start)) s" | tee -a "$logs/steps.txt"
+    tar -czf "$out/logs.tgz" -C "$logs" .
+}
+
+for s in "$@"; do
+    case "$s" in
+        info)
+            step info 30 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv
+            cat "$logs/info.log" ;;
+        verify12)
+            step verify12 150 "${java[@]}" org.tttbench.verify.Verifier --model-size 12m
+            grep -E "FAIL|ERROR|verify:" "$logs/verify12.log" | tail -n 20 ;;
+        verify)
+            step verify 330 "${java[@]}" org.tttbench.verify.Verifier --model-size 125m,125m-h32,760m
+            grep -E "FAIL|ERROR|verify:" "$logs/verify.log" | tail -n 30 ;;
+        timing)
+            step timing 300 "${java[@]}" org.tttbench.gpu.GpuTiming --ceilings --model-size 125m --ttt-type linear,mlp
+            step timing1b 200 "${java[@]}" org.tttbench.gpu.GpuTiming --model-size 1b --ttt-type linear
+            sed -n '/^summary/,$p' "$logs/timing.log" "$logs/timing1b.log" ;;
+        memcheck)
+            step memcheck 300 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 \
+                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m
+            grep -E "ERROR SUMMARY|verify:|FAIL" "$logs/memcheck.log" | tail -n 10 ;;
+        racecheck)
+            step racecheck 300 compute-sanitizer --tool racecheck --racecheck-report all --error-exitcode 9 \
+                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m --no-model
+            grep -E "RACECHECK SUMMARY|ERROR SUMMARY|verify:|FAIL" "$logs/racecheck.log" | tail -n 10 ;;
+        ncu)
+            for t in linear mlp; do
+                step "ncu-$t" 150 ncu --target-processes all --kernel-name "regex:ttt_${t}_shared_f32" --launch-count 1 \
+                    --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section LaunchStats \
+                    --section Occupancy --section MemoryWorkloadAnalysis \
+                    "${java[@]}" org.tttbench.gpu.GpuTiming --model-size 125m --ttt-type "$t" --what inner \
+                    --warmup 0 --repeats 1 --no-check
+            done
+            grep -E "Duration|Issue Slots Busy|Stall|SM Busy|Executed Ipc" "$logs"/ncu-*.log | head -n 40 ;;
+        sass)
+            mkdir -p "$work/sass"
+            (cd "$work/sass" && unzip -o -q "$home/lib/benchmarks.jar" 'kernels/nvidia/sm_90/*')
+            for k in ttt_linear ttt_mlp; do
+                cuobjdump -sass "$work/sass/kernels/nvidia/sm_90/$k.cubin" >"$logs/$k.sass" 2>&1
+            done
+            for f in ttt_linear_shared_f32 ttt_mlp_shared_f32; do
+                echo "$f:"
+                awk "/Function : $f\$/{p=1;next} /Function :/{p=0} p" "$logs"/ttt_*.sass \
+                    | grep -oE '^ +/\*[0-9a-f]+\*/ +[A-Z0-9_.]+' | awk '{print $2}' | sort | uniq -c | sort -rn | head -n 12
+            done | tee "$logs/sass-summary.txt"
+            tar -czf "$out/logs.tgz" -C "$logs" . ;;
+        *)
+            echo "unknown step $s" ;;
+    esac
+done
