@@ -4,6 +4,7 @@ import java.util.Arrays;
 import java.util.stream.IntStream;
 import org.tttbench.backend.InnerGrads;
 import org.tttbench.backend.InnerInputs;
+import org.tttbench.backend.Tensor;
 import org.tttbench.config.TttType;
 
 /**
@@ -60,16 +61,12 @@ final class InnerScan {
         expect(in.normBias(), "ttt_norm_bias", (long) heads * f);
     }
 
-    private static CpuTensor expect(org.tttbench.backend.Tensor t, String name, long size) {
+    private static CpuTensor expect(Tensor t, String name, long size) {
         CpuTensor c = CpuTensor.of(t);
         if (c.length() != size) {
             throw new IllegalArgumentException("inner " + name + ": expected " + size + " elements, got " + c);
         }
         return c;
-    }
-
-    int stateSize() {
-        return stateSize;
     }
 
     private int slots(int interval) {
@@ -95,7 +92,7 @@ final class InnerScan {
         return s;
     }
 
-    private static int copy(org.tttbench.backend.Tensor t, int from, int n, float[] dst, int at) {
+    private static int copy(Tensor t, int from, int n, float[] dst, int at) {
         System.arraycopy(CpuTensor.of(t).data, from, dst, at, n);
         return at + n;
     }
@@ -248,7 +245,7 @@ final class InnerScan {
         for (int i = 0; i < k; i++) dTokTensor.set(i, dTok[i]);
     }
 
-    private static int accumulate(org.tttbench.backend.Tensor t, int from, int n, double[] src, int at) {
+    private static int accumulate(Tensor t, int from, int n, double[] src, int at) {
         CpuTensor c = CpuTensor.of(t);
         for (int i = 0; i < n; i++) c.add(from + i, src[at + i]);
         return at + n;
