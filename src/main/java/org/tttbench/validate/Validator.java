@@ -27,10 +27,10 @@ import org.tttbench.model.TttModel;
  * <p>Tolerances (relative error ‖x − ref‖ / ‖ref‖), by the backend's storage type:
  * <ul>
  * <li>float32: 1e-4 for every tensor.
- * <li>bfloat16 and float16: 3e-2 for {@code logits}, {@code hidden.i} and {@code inner.out};
- *     1e-1 for {@code inner.last.*} (float32 states, but driven by inputs stored with an 8- or
- *     11-bit mantissa) and for every gradient, whose long chains of stored intermediates lose
- *     more than the forward does (the CPU backend itself reaches 3e-2 to 5e-2 on some).
+ * <li>bfloat16 and float16: 3e-2 for the forward tensors ({@code logits}, {@code hidden.i},
+ *     {@code inner.out}, {@code inner.last.*}; the CPU backend stays below 1e-2 on them), 1e-1
+ *     for every gradient, whose long chains of stored intermediates lose more than the forward
+ *     does (the CPU backend itself reaches 3e-2 to 5e-2 on some).
  * <li>One exception, reported but not judged in bfloat16 and float16 (tolerance +∞, NaN still
  *     fails): {@code grad.*.learnable_ttt_lr_bias}. It is a sum over every token of terms that
  *     nearly cancel, so its relative error is the rounding of dlr times the cancellation
@@ -41,8 +41,8 @@ import org.tttbench.model.TttModel;
 public final class Validator {
 
     public static final double FLOAT32_TOLERANCE = 1e-4;
-    public static final double REDUCED_OUTPUT_TOLERANCE = 3e-2;
-    public static final double REDUCED_OTHER_TOLERANCE = 1e-1;
+    public static final double REDUCED_FORWARD_TOLERANCE = 3e-2;
+    public static final double REDUCED_GRADIENT_TOLERANCE = 1e-1;
     /** Rows compared and reported whose value is not judged (only NaN fails). */
     public static final double REPORT_ONLY = Double.POSITIVE_INFINITY;
 
@@ -52,11 +52,12 @@ public final class Validator {
     /** The tolerance a tensor of the given name is held to on a backend storing {@code dtype}. */
     public static double tolerance(DType dtype, String name) {
         if (dtype == DType.FLOAT32) return FLOAT32_TOLERANCE;
-        if (name.equals("logits") || name.equals("inner.out") || name.startsWith("hidden.")) {
-            return REDUCED_OUTPUT_TOLERANCE;
+        if (name.equals("logits") || name.equals("inner.out") || name.startsWith("hidden.")
+                || name.startsWith("inner.last.")) {
+            return REDUCED_FORWARD_TOLERANCE;
         }
         if (name.startsWith("grad.") && name.endsWith(".learnable_ttt_lr_bias")) return REPORT_ONLY;
-        return REDUCED_OTHER_TOLERANCE;
+        return REDUCED_GRADIENT_TOLERANCE;
     }
 
     /** ‖x − ref‖ / ‖ref‖ in float64; ‖x‖ when ref is all zeros. */
