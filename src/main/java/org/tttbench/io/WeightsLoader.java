@@ -7,32 +7,34 @@ import org.tttbench.backend.Backend;
 import org.tttbench.model.ParameterSpec;
 import org.tttbench.model.Parameters;
 
-/** Loads parameters by the reference's names from a safetensors file (prefix "param." optional). */
+/**
+ * Loads a model's parameters from a safetensors file by the reference's names (SPEC §2), as a
+ * state dict names them ({@code model.layers.0.mlp.up_proj.weight}) or as a golden case does
+ * ({@code param.model.layers.0.mlp.up_proj.weight}). Other tensors in the file are ignored.
+ */
 public final class WeightsLoader {
+
+    private static final String CASE_PREFIX = "param.";
 
     private WeightsLoader() {
     }
 
     public static void load(Path file, Parameters into, Backend backend) throws IOException {
-        try {
-            load(Safetensors.read(file), into, backend);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
+        load(Safetensors.read(file), into, backend);
     }
 
-    /**
-     * Every parameter must be present, as {@code name} or {@code param.name} (the golden
-     * files' spelling), with exactly its shape; the first that is not is named in the error.
-     */
-    public static void load(Safetensors.Contents file, Parameters into, Backend backend) {
+    /** @throws IllegalArgumentException naming the first tensor that is missing or has another shape */
+    public static void load(Safetensors.Contents contents, Parameters into, Backend backend) {
         for (ParameterSpec spec : into.specs()) {
-            Safetensors.Entry e = file.tensors().get(spec.name());
-            if (e == null) e = file.tensors().get("param." + spec.name());
-            if (e == null) throw new IllegalArgumentException("missing tensor " + spec.name());
+            Safetensors.Entry e = contents.tensors().get(spec.name());
+            if (e == null) e = contents.tensors().get(CASE_PREFIX + spec.name());
+            if (e == null) {
+                throw new IllegalArgumentException("weights: tensor '" + spec.name() + "' is missing (expected shape "
+                        + Arrays.toString(spec.shape()) + ")");
+            }
             if (!Arrays.equals(e.shape(), spec.shape())) {
-                throw new IllegalArgumentException("tensor " + spec.name() + " has shape " + Arrays.toString(e.shape())
-                        + ", expected " + Arrays.toString(spec.shape()));
+                throw new IllegalArgumentException("weights: tensor '" + spec.name() + "' has shape "
+                        + Arrays.toString(e.shape()) + ", expected " + Arrays.toString(spec.shape()));
             }
             backend.upload(e.toFloats(), into.get(spec.name()));
         }

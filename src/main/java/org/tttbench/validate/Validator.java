@@ -13,6 +13,7 @@ import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
 import org.tttbench.io.Safetensors;
+import org.tttbench.io.WeightsLoader;
 import org.tttbench.model.ParameterSpec;
 import org.tttbench.model.Parameters;
 import org.tttbench.model.TttModel;
