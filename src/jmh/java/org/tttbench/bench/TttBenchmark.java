@@ -25,6 +25,7 @@ import org.tttbench.config.BenchConfig;
 import org.tttbench.config.DType;
 import org.tttbench.config.TttType;
 import org.tttbench.model.Workload;
+import org.tttbench.verify.Verifier;
 
 /**
  * The four benchmarks of SPEC §4. One invocation is one full run of the benchmark
@@ -76,6 +77,8 @@ public class TttBenchmark {
 
     private Backend be;
     private Workload workload;
+    /** True once the GPU kernels passed the check against the CPU reference; null on the CPU. */
+    private Boolean verified;
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
@@ -86,7 +89,12 @@ public class TttBenchmark {
         BenchConfig config = new BenchConfig(modelSize, TttType.parse(tttType), training, batch, seqLen, miniBatch,
                 DType.parse(dtype), 0, 1, false, innerOnly, checkpointInterval, null, BackendKind.parse(backend), tf32,
                 weights.isEmpty() ? null : Path.of(weights));
+        // A GPU kernel is checked against the CPU reference at a reduced size before it is timed:
+        // a benchmark of a wrong kernel is worthless. The check runs on a backend of its own, so
+        // the peak memory reported is the benchmark's alone.
+        Verifier.checkConfig(config);
         be = Backends.open(config.backend(), config.dtype(), config.tf32());
+        verified = be.name().equals("cpu") ? null : Boolean.TRUE;
         workload = Workload.build(be, config, kind);
         be.synchronize();
     }
@@ -94,7 +102,7 @@ public class TttBenchmark {
     @TearDown(Level.Trial)
     public void tearDown() {
         if (be == null) return;
-        new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), null).publish();
+        new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), verified).publish();
         be.close();
     }
 

@@ -27,6 +27,8 @@ public final class Main {
                 switch (args[0]) {
                     case "validate":
                         return ValidateCommand.run(rest, out, err);
+                    case "verify":
+                        return org.tttbench.verify.Verifier.run(rest, out, err);
                     case "sweep":
                         return org.tttbench.sweep.SweepCommand.run(rest, out, err);
                     case "compare":
