@@ -14,11 +14,11 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tttbench.backend.cpu.CpuBackend;
-import org.tttbench.io.WeightsLoader;
 import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
 import org.tttbench.io.Safetensors;
+import org.tttbench.io.WeightsLoader;
 import org.tttbench.model.ParameterSpec;
 import org.tttbench.model.Parameters;
 
