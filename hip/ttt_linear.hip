@@ -1,19 +1,22 @@
 // The TTT-Linear inner scan (SPEC §3 step 4): one launch for the whole sequence, one block
 // per (batch, head), the state W [F, F], b [F] kept in float32 across all mini-batches.
 //
-// Per mini-batch, with eta[i][j] = tok[i] lr[j] for j <= i:
-//   A: Z = K W + b, ZB = Q W + b, M = eta o (tril(Q K^T) + 1)     (M folds both eta terms of Zb)
-//   B: G = lnL2grad(Z, V - K) in place; K rows scaled by eta[K-1][j] for the update
-//   C: ZB -= M G;  W -= (eta_last K)^T G;  b -= sum_j eta_last_j G_j
-//   D: out = Q + LN(ZB)
+// Per mini-batch, with eta[i][j] = tok[i] lr[j] for j <= i and eta_last[j] = eta[K-1][j]:
+//   A: Z = K W + b, ZB = Q W + b, NM = -eta o (tril(Q K^T) + 1) (both eta terms of Zb folded
+//      into one matrix); the target V - K; the next mini-batch's loads are issued
+//   B: G = lnL2grad(Z, V - K) in place, EG = eta_last o G
+//   C: ZB += NM G;  W -= K^T EG;  b -= sum_j EG_j
+//   D: out = Q + LN(ZB); the next mini-batch's inputs land in the other input buffer
+// Four barriers per mini-batch: the inputs are double-buffered, so writing the next ones
+// needs no barrier of its own.
 #include "ttt_scan.h"
 
 namespace ttt_scan {
 
-// The layout, in floats; GpuBackend mirrors these formulas to size shared memory and the workspace.
+// The layout, in floats; InnerScanLayout in GpuBackend mirrors these formulas.
 __device__ __forceinline__ int linear_state_floats(int F) { return F * (F + 4) + F; }
 __device__ __forceinline__ int linear_scratch_floats(int F, int K) {
-    return 5 * K * (F + 4) + K * (K + 4) + 2 * K + 2 * F;
+    return 9 * K * (F + 4) + K * (K + 4) + 3 * K + 2 * F;
 }
 
 template <typename T, int PLACEMENT>
@@ -23,8 +26,7 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
                             T* __restrict__ out, float* __restrict__ checkpoints, int interval,
                             float* __restrict__ last_state, float* workspace, int ws_floats, int smem_bytes,
                             int heads, int seq_len, int F, int K, float eps) {
-    extern __shared__ float4 smem_f4[];
-    float* smem = reinterpret_cast<float*>(smem_f4);
+    TTT_DYNAMIC_SHARED(smem);
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
     const int bh = blockIdx.x;
@@ -49,151 +51,383 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
 
     const int ld = F + 4;
     const int ldm = K + 4;
-    float* W = state;               // [F][ld]
-    float* bias = W + F * ld;       // [F]
-    float* Qs = scratch;            // [K][ld]
-    float* Ks = Qs + K * ld;        // [K][ld], scaled by eta_last after phase A
-    float* Ts = Ks + K * ld;        // [K][ld] target V - K
-    float* Zs = Ts + K * ld;        // [K][ld] Z, then G
-    float* ZB = Zs + K * ld;        // [K][ld]
-    float* M = ZB + K * ld;         // [K][ldm]
-    float* lr_s = M + K * ldm;      // [K]
-    float* tok_s = lr_s + K;        // [K]
-    float* gam = tok_s + K;         // [F]
-    float* bet = gam + F;           // [F]
+    const int in_set = 3 * K * ld;  // Q, K, V of one mini-batch
+    float* W = state;                  // [F][ld]
+    float* bias = W + F * ld;          // [F]
+    float* inputs = scratch;           // two sets of Q, K, V [K][ld]
+    float* lr_sets = inputs + 2 * in_set;  // two sets of [K]
+    float* Zs = lr_sets + 2 * K;       // [K][ld] Z, then G
+    float* EG = Zs + K * ld;           // [K][ld]
+    float* ZB = EG + K * ld;           // [K][ld]
+    float* NM = ZB + K * ld;           // [K][ldm]
+    float* tok_s = NM + K * ldm;       // [K]
+    float* gam = tok_s + K;            // [F]
+    float* bet = gam + F;              // [F]
 
-    unpack_rows(W, w1 + (long)h * F * F, F, F, ld);
+    unpack_rows(W, ld, w1 + (long)h * F * F, F, F, F);
     load_vector(bias, b1 + (long)h * F, F);
     load_vector(gam, norm_w + (long)h * F, F);
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
 
-    const int rtn = K / 4;           // row tiles of a [K, *] result
-    const int ftn = F / 4;           // column tiles over F
-    const int tiles = rtn * ftn;     // tiles of a [K, F] result
-    const int mtiles = rtn * rtn;    // tiles of a [K, K] result
-    const int wtiles = ftn * ftn;    // tiles of the [F, F] update
+    const RowGroups rg(K);
     const int state_size = F * F + F;
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
+    const T* lr_bh = lr + (long)bh * seq_len;
+    MiniBatchLoader<T> loader(K, F);
+    loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + K * ld, inputs + 2 * K * ld, lr_sets,
+                K, F, ld);
+    __syncthreads();
+
+    const int tiles_m = (K / 4) * (K / 4);  // 4x4 tiles of [K, K]
+    const int tiles_f2 = (K / 2) * (F / 4); // 2x4 tiles of [K, F]
+    const int tiles_w = (F / 4) * (F / 4);  // 4x4 tiles of [F, F]
 
     for (int n = 0; n < mini_batches; ++n) {
-        const long in = in_bh + (long)n * K * F;
-        load_mini_batch(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)n * K, Qs, Ks, Ts, lr_s, K, F, ld);
+        const int set = n & 1;
+        float* Qs = inputs + set * in_set;
+        float* Ks = Qs + K * ld;
+        float* Ts = Ks + K * ld;
+        const float* lr_s = lr_sets + set * K;
+        const bool more = n + 1 < mini_batches;
+        const long next = in_bh + (long)(n + 1) * K * F;
+        if (more && loader.staged) loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
         if (checkpoints != nullptr && n % interval == 0) {
             float* dst = checkpoints + ((long)(n / interval) * gridDim.x + bh) * state_size;
-            pack_rows(dst, W, F, F, ld);
-            pack_rows(dst + F * F, bias, 1, F, F);
+            pack_rows(dst, F, W, F, F, ld);
+            pack_rows(dst + F * F, F, bias, 1, F, F);
         }
-        __syncthreads();
 
-        // A: Z = K W + b and ZB = Q W + b (old W, old b); M from Q K^T.
-        for (int u = tid; u < 2 * tiles + mtiles; u += nt) {
-            float acc[4][4];
-            zero(acc);
-            if (u < 2 * tiles) {
-                const int t = u % tiles;
-                const int rt = t % rtn;
-                const int c0 = (t / rtn) * 4;
-                const bool query = u >= tiles;
-                tile_mma<false, false>(acc, query ? Qs : Ks, ld, rt, rtn, W, ld, c0, 0, F);
-                float* C = query ? ZB : Zs;
+        // A: NM from Q K^T; Z = K W + b and ZB = Q W + b (old W, old b); the target V - K.
+        for (int u = tid; u < tiles_m + 2 * tiles_f2; u += nt) {
+            if (u < tiles_m) {
+                const Tile<false, 4> t(u, K);
+                float acc[4][4];
+                zero(acc);
+                tile_mma<false, true, 4>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) C[i * ld + c0 + c] = acc[r][c] + bias[c0 + c];
-                }
-            } else {
-                const int t = u - 2 * tiles;
-                const int rt = t % rtn;
-                const int c0 = (t / rtn) * 4;
-                tile_mma<false, true>(acc, Qs, ld, rt, rtn, Ks, ld, c0, 0, F);
-#pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
+                    const int i = t.row(r);
 #pragma unroll
                     for (int c = 0; c < 4; ++c) {
-                        const int j = c0 + c;
-                        M[i * ldm + j] = j <= i ? tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
+                        const int j = t.c0 + c;
+                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
                     }
                 }
-            }
-        }
-        __syncthreads();
-
-        // B: G in place of Z; K rows scaled by eta[K-1][j] (K is not read again unscaled).
-        {
-            const int warp = tid / warpSize;
-            const int warps = nt / warpSize;
-            for (int i = warp; i < K; i += warps) {
-                ln_l2_grad_row(Zs + i * ld, Ts + i * ld, gam, bet, F, eps, nullptr, 0.0f);
-            }
-            const float tok_last = tok_s[K - 1];
-            for (int e = tid; e < K * F; e += nt) {
-                const int i = e / F;
-                Ks[i * ld + e - i * F] *= tok_last * lr_s[i];
-            }
-        }
-        __syncthreads();
-
-        // C: ZB -= M G; W -= Ks^T G; b -= sum_j eta_last_j G_j.
-        for (int u = tid; u < tiles + wtiles + F; u += nt) {
-            float acc[4][4];
-            zero(acc);
-            if (u < tiles) {
-                const int rt = u % rtn;
-                const int c0 = (u / rtn) * 4;
-                tile_mma<false, false>(acc, M, ldm, rt, rtn, Zs, ld, c0, 0, K);
+            } else {
+                const int v = u - tiles_m;
+                const bool query = v >= tiles_f2;
+                const Tile<false, 2> t(query ? v - tiles_f2 : v, K);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ld, t.c0, 0, F);
+                float* C = query ? ZB : Zs;
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
+                for (int r = 0; r < 2; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB[i * ld + c0 + c] -= acc[r][c];
+                    for (int c = 0; c < 4; ++c) C[t.row(r) * ld + t.c0 + c] = acc[r][c] + bias[t.c0 + c];
                 }
-            } else if (u < tiles + wtiles) {
-                const int t = u - tiles;
-                const int r0 = (t % ftn) * 4;
-                const int c0 = (t / ftn) * 4;
-                tile_mma<true, false>(acc, Ks, ld, r0, 1, Zs, ld, c0, 0, K);
+            }
+        }
+        rows_axpy(Ts, Ks, K, F, ld);
+        __syncthreads();
+
+        // B: G in place of Z, EG = eta_last G.
+        {
+            const float tok_last = tok_s[K - 1];
+            for (int base = 0; base < K; base += rg.groups) {
+                const int i = base + rg.group;
+                const bool active = i < K;
+                const int row = active ? i : 0;
+                ln_l2_grad_row(rg, active, Zs + row * ld, Ts + row * ld, gam, bet, F, eps, EG + row * ld,
+                               tok_last * lr_s[row]);
+            }
+        }
+        __syncthreads();
+
+        // C: ZB += NM G; W -= K^T EG; b -= sum_j EG_j.
+        for (int u = tid; u < tiles_f2 + tiles_w + F; u += nt) {
+            if (u < tiles_f2) {
+                const Tile<false, 2> t(u, K);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, false, 2>(acc, NM, ldm, t.r0, t.rs, Zs, ld, t.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) ZB[t.row(r) * ld + t.c0 + c] += acc[r][c];
+                }
+            } else if (u < tiles_f2 + tiles_w) {
+                const Tile<true, 4> t(u - tiles_f2, F);
+                float acc[4][4];
+                zero(acc);
+                tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, EG, ld, t.c0, 0, K);
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) W[(r0 + r) * ld + c0 + c] -= acc[r][c];
+                    for (int c = 0; c < 4; ++c) W[t.row(r) * ld + t.c0 + c] -= acc[r][c];
                 }
             } else {
-                const int f = u - tiles - wtiles;
-                const float tok_last = tok_s[K - 1];
+                const int f = u - tiles_f2 - tiles_w;
                 float s = 0.0f;
-                for (int j = 0; j < K; ++j) s += tok_last * lr_s[j] * Zs[j * ld + f];
+                for (int j = 0; j < K; ++j) s += EG[j * ld + f];
                 bias[f] -= s;
             }
         }
         __syncthreads();
 
-        // D: out = Q + LN(ZB).
-        {
-            const int warp = tid / warpSize;
-            const int warps = nt / warpSize;
-            for (int i = warp; i < K; i += warps) {
-                ln_out_row(ZB + i * ld, Qs + i * ld, gam, bet, F, eps, out_bh + (long)(n * K + i) * dim);
+        // D: out = Q + LN(ZB); the next inputs go to the other set, which nothing reads now.
+        for (int base = 0; base < K; base += rg.groups) {
+            const int i = base + rg.group;
+            const bool active = i < K;
+            const int row = active ? i : 0;
+            ln_out_row(rg, active, ZB + row * ld, Qs + row * ld, gam, bet, F, eps, out_bh + (long)(n * K + row) * dim);
+        }
+        if (more) {
+            float* nq = inputs + (set ^ 1) * in_set;
+            float* nlr = lr_sets + (set ^ 1) * K;
+            if (loader.staged) {
+                loader.retire(nq, nq + K * ld, nq + 2 * K * ld, nlr, K, F, ld);
+            } else {
+                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + K * ld, nq + 2 * K * ld,
+                            nlr, K, F, ld);
             }
         }
         __syncthreads();
     }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;
-        pack_rows(dst, W, F, F, ld);
-        pack_rows(dst + F * F, bias, 1, F, F);
+        pack_rows(dst, F, W, F, F, ld);
+        pack_rows(dst + F * F, F, bias, 1, F, F);
     }
+}
+
+// The layout of one block of a cluster of C, in floats (InnerScanLayout mirrors it).
+__device__ __forceinline__ int linear_cluster_state_floats(int F, int C) { return F * (F / C + 4) + F / C; }
+__device__ __forceinline__ int linear_cluster_scratch_floats(int F, int K, int C) {
+    return 10 * K * (F + 4) + 3 * K * (F / C + 4) + K * (K + 4) + 3 * K + 2 * F;
+}
+
+// TTT-Linear on a cluster of C blocks per (batch, head) (Hopper): block r owns columns
+// [r F/C, (r+1) F/C) of W and b and computes those columns of Z and ZB; the rows that need all
+// of F (lnL2grad, the output LayerNorm) gather them from the cluster's shared memory. Phases as
+// in linear_scan, with cluster barriers where the columns are exchanged:
+//   A: NM (all of it), Z and ZB (own columns), V - K          [cluster barrier: Z published]
+//   B: Z rows gathered, G = lnL2grad in place, EG
+//   C: ZB += NM G, W -= K^T EG, b -= sum EG (own columns)     [cluster barrier: ZB published]
+//   D: out = Q + LN(ZB) for rows rank, rank + C, ..., ZB gathered
+// ZB is double-buffered by mini-batch parity: a block may write the next mini-batch's ZB while
+// another still reads this one's.
+template <typename T, int C>
+__device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
+                                    const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ w1,
+                                    const T* __restrict__ b1, const T* __restrict__ norm_w,
+                                    const T* __restrict__ norm_b, T* __restrict__ out, float* __restrict__ checkpoints,
+                                    int interval, float* __restrict__ last_state, int smem_bytes, int heads,
+                                    int seq_len, int F, int K, float eps) {
+    const int bh = blockIdx.x / C;
+    const int h = bh % heads;
+    const int b = bh / heads;
+    const int dim = heads * F;
+    const int Fc = F / C;
+    T* out_bh = out + (long)b * seq_len * dim + (long)h * F;
+    const int state_floats = linear_cluster_state_floats(F, C);
+    const int need_smem = 4 * (state_floats + linear_cluster_scratch_floats(F, K, C));
+    // Every block of a cluster sees the same arguments, so all return here or none does.
+    if (K % 4 != 0 || Fc % 4 != 0 || seq_len % K != 0 || need_smem > smem_bytes || !TTT_HAS_CLUSTERS) {
+        poison_output(out_bh, seq_len, dim, F);
+        return;
+    }
+#if TTT_HAS_CLUSTERS
+    TTT_DYNAMIC_SHARED(smem);
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int rank = ttt_cluster_rank();
+    const int coff = rank * Fc;
+    const int ld = F + 4;
+    const int ldc = Fc + 4;
+    const int ldm = K + 4;
+    const int in_set = 3 * K * ld;
+    float* W = smem;                    // [F][ldc]  columns coff .. coff + Fc
+    float* bias = W + F * ldc;          // [Fc]
+    float* inputs = smem + state_floats;  // two sets of Q, K, V [K][ld]
+    float* lr_sets = inputs + 2 * in_set;  // two sets of [K]
+    float* Zf = lr_sets + 2 * K;        // [K][ld] Z gathered, then G
+    float* EG = Zf + K * ld;            // [K][ld]
+    float* ZBrow = EG + K * ld;         // [K][ld] ZB rows gathered for the output
+    float* Zc = ZBrow + K * ld;         // [K][ldc] own columns of Z
+    float* ZBc = Zc + K * ldc;          // two sets of [K][ldc] own columns of ZB
+    float* NM = ZBc + 2 * K * ldc;      // [K][ldm]
+    float* tok_s = NM + K * ldm;        // [K]
+    float* gam = tok_s + K;             // [F]
+    float* bet = gam + F;               // [F]
+
+    unpack_rows(W, ldc, w1 + (long)h * F * F + coff, F, F, Fc);
+    load_vector(bias, b1 + (long)h * F + coff, Fc);
+    load_vector(gam, norm_w + (long)h * F, F);
+    load_vector(bet, norm_b + (long)h * F, F);
+    load_vector(tok_s, tok, K);
+
+    const RowGroups rg(K);
+    const int state_size = F * F + F;
+    const int mini_batches = seq_len / K;
+    const long in_bh = (long)bh * seq_len * F;
+    const T* lr_bh = lr + (long)bh * seq_len;
+    MiniBatchLoader<T> loader(K, F);
+    loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + K * ld, inputs + 2 * K * ld, lr_sets,
+                K, F, ld);
+    __syncthreads();
+
+    const int tiles_m = (K / 2) * (K / 4);    // 2x4 tiles of [K, K]
+    const int tiles_c = (K / 2) * (Fc / 4);   // 2x4 tiles of [K, Fc]
+    const int tiles_w = (F / 4) * (Fc / 4);   // 4x4 tiles of [F, Fc]
+
+    for (int n = 0; n < mini_batches; ++n) {
+        const int set = n & 1;
+        float* Qs = inputs + set * in_set;
+        float* Ks = Qs + K * ld;
+        float* Ts = Ks + K * ld;
+        const float* lr_s = lr_sets + set * K;
+        float* ZB = ZBc + set * K * ldc;
+        const bool more = n + 1 < mini_batches;
+        const long next = in_bh + (long)(n + 1) * K * F;
+        if (more && loader.staged) loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
+        if (checkpoints != nullptr && n % interval == 0) {
+            float* dst = checkpoints + ((long)(n / interval) * (gridDim.x / C) + bh) * state_size;
+            pack_rows(dst + coff, F, W, F, Fc, ldc);
+            pack_rows(dst + F * F + coff, Fc, bias, 1, Fc, Fc);
+        }
+
+        // A: NM; own columns of Z = K W + b and ZB = Q W + b; the target V - K.
+        for (int u = tid; u < tiles_m + 2 * tiles_c; u += nt) {
+            if (u < tiles_m) {
+                const Tile<false, 2> t(u, K);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, true, 2>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+                    const int i = t.row(r);
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) {
+                        const int j = t.c0 + c;
+                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
+                    }
+                }
+            } else {
+                const int v = u - tiles_m;
+                const bool query = v >= tiles_c;
+                const Tile<false, 2> t(query ? v - tiles_c : v, K);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ldc, t.c0, 0, F);
+                float* Cm = query ? ZB : Zc;
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) Cm[t.row(r) * ldc + t.c0 + c] = acc[r][c] + bias[t.c0 + c];
+                }
+            }
+        }
+        rows_axpy(Ts, Ks, K, F, ld);
+        ttt_cluster_sync();
+
+        // B: Z rows gathered from their owners; G in place; EG = eta_last G.
+        {
+            const float tok_last = tok_s[K - 1];
+            for (int base = 0; base < K; base += rg.groups) {
+                const int i = base + rg.group;
+                const bool active = i < K;
+                const int row = active ? i : 0;
+                if (active) {
+                    for (int f = rg.lane; f < F; f += rg.g) {
+                        const int q = f / Fc;
+                        Zf[row * ld + f] = ttt_cluster_map(Zc, q)[row * ldc + f - q * Fc];
+                    }
+                }
+                ln_l2_grad_row(rg, active, Zf + row * ld, Ts + row * ld, gam, bet, F, eps, EG + row * ld,
+                               tok_last * lr_s[row]);
+            }
+        }
+        __syncthreads();
+
+        // C: own columns: ZB += NM G; W -= K^T EG; b -= sum EG.
+        for (int u = tid; u < tiles_c + tiles_w + Fc; u += nt) {
+            if (u < tiles_c) {
+                const Tile<false, 2> t(u, K);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, false, 2>(acc, NM, ldm, t.r0, t.rs, Zf + coff, ld, t.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 2; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) ZB[t.row(r) * ldc + t.c0 + c] += acc[r][c];
+                }
+            } else if (u < tiles_c + tiles_w) {
+                const Tile<true, 4> t(u - tiles_c, F);
+                float acc[4][4];
+                zero(acc);
+                tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, EG + coff, ld, t.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) W[t.row(r) * ldc + t.c0 + c] -= acc[r][c];
+                }
+            } else {
+                const int f = u - tiles_c - tiles_w;
+                float s = 0.0f;
+                for (int j = 0; j < K; ++j) s += EG[j * ld + coff + f];
+                bias[f] -= s;
+            }
+        }
+        ttt_cluster_sync();
+
+        // D: out = Q + LN(ZB) for rows rank, rank + C, ..., ZB gathered; the next inputs.
+        {
+            const int rows = (K - rank + C - 1) / C;
+            for (int base = 0; base < rows; base += rg.groups) {
+                const int li = base + rg.group;
+                const bool active = li < rows;
+                const int row = active ? rank + li * C : 0;
+                if (active) {
+                    for (int f = rg.lane; f < F; f += rg.g) {
+                        const int q = f / Fc;
+                        ZBrow[row * ld + f] = ttt_cluster_map(ZB, q)[row * ldc + f - q * Fc];
+                    }
+                }
+                ln_out_row(rg, active, ZBrow + row * ld, Qs + row * ld, gam, bet, F, eps,
+                           out_bh + (long)(n * K + row) * dim);
+            }
+        }
+        if (more) {
+            float* nq = inputs + (set ^ 1) * in_set;
+            float* nlr = lr_sets + (set ^ 1) * K;
+            if (loader.staged) {
+                loader.retire(nq, nq + K * ld, nq + 2 * K * ld, nlr, K, F, ld);
+            } else {
+                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + K * ld, nq + 2 * K * ld,
+                            nlr, K, F, ld);
+            }
+        }
+        __syncthreads();
+    }
+    if (last_state != nullptr) {
+        float* dst = last_state + (long)bh * state_size;
+        pack_rows(dst + coff, F, W, F, Fc, ldc);
+        pack_rows(dst + F * F + coff, Fc, bias, 1, Fc, Fc);
+    }
+    // No block may leave while another can still read its shared memory.
+    ttt_cluster_sync();
+#endif
 }
 
 }  // namespace ttt_scan
 
-// Entry points ttt_linear_{shared,stateglobal,global}_{f32,bf16,f16}. 512 threads at most
-// per block keeps 128 registers per thread available to the 4x4 tiles.
+// Entry points ttt_linear_{shared,stateglobal,global}_{f32,bf16,f16}, for blocks of at most 256
+// threads: the tiles and the prefetched next mini-batch need more than 128 registers a thread.
 #define TTT_LINEAR_ENTRY(T, S, NAME, PLACEMENT)                                                               \
-    extern "C" __global__ void __launch_bounds__(512) ttt_linear_##NAME##_##S(                                \
+    extern "C" __global__ void __launch_bounds__(256, 1) ttt_linear_##NAME##_##S(                                \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, float* last_state,        \
         float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K, float eps) {    \
@@ -201,8 +435,21 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
                                             interval, last_state, workspace, ws_floats, smem_bytes, heads,    \
                                             seq_len, F, K, eps);                                              \
     }
+// ttt_linear_cluster{2,4}_{f32,bf16,f16}: a cluster of 2 or 4 blocks per (batch, head), for
+// devices with clusters (the host launches B*H*C blocks); elsewhere they only poison. The
+// argument list is the same as above; the workspace is unused.
+#define TTT_LINEAR_CLUSTER_ENTRY(T, S, C)                                                                     \
+    extern "C" __global__ void __launch_bounds__(256, 1) TTT_CLUSTER_DIMS(C) ttt_linear_cluster##C##_##S(     \
+        const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
+        const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, float* last_state,        \
+        float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K, float eps) {    \
+        ttt_scan::linear_cluster_scan<T, C>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out, checkpoints,    \
+                                            interval, last_state, smem_bytes, heads, seq_len, F, K, eps);     \
+    }
 #define TTT_LINEAR(T, S)                                                \
     TTT_LINEAR_ENTRY(T, S, shared, ttt_scan::kAllShared)                \
     TTT_LINEAR_ENTRY(T, S, stateglobal, ttt_scan::kStateGlobal)         \
-    TTT_LINEAR_ENTRY(T, S, global, ttt_scan::kAllGlobal)
+    TTT_LINEAR_ENTRY(T, S, global, ttt_scan::kAllGlobal)                \
+    TTT_LINEAR_CLUSTER_ENTRY(T, S, 2)                                   \
+    TTT_LINEAR_CLUSTER_ENTRY(T, S, 4)
 TTT_FOR_EACH_TYPE(TTT_LINEAR)

@@ -1,38 +1,68 @@
-// The TTT-MLP inner scan (SPEC §3 step 4): one launch for the whole sequence, one block per
-// (batch, head), the state W1 [F, F1], b1 [F1], W2 [F1, F], b2 [F] (F1 = 4F) kept in float32
-// across all mini-batches.
+// The TTT-MLP inner scan (SPEC §3 step 4): one launch for the whole sequence, the state W1
+// [F, F1], b1 [F1], W2 [F1, F], b2 [F] (F1 = 4F) kept in float32 across all mini-batches.
+//
+// One (batch, head) runs on one block, or on Hopper on a cluster of C blocks that split the
+// hidden layer: block r owns columns [r F1/C, (r+1) F1/C) of W1 and b1 and the same rows of W2
+// (the "c" suffix below), and computes everything of size F or K redundantly. The three
+// products that reduce over F1 into a small result (X2 W2, XB W2, XB X2^T) are summed across
+// the cluster through distributed shared memory; they are also split inside a block so that
+// enough threads share them. Partial sums are added in a fixed order, so results do not depend
+// on scheduling or on C.
 //
 // Per mini-batch, with eta[i][j] = tok[i] lr[j] for j <= i and eta_last[j] = eta[K-1][j]:
-//   A: Z1 = K W1 + b1 -> X2 = gelu(Z1), GP = gelu'(Z1); M = eta o (tril(Q K^T) + 1)
-//   B: partial sums of X2 W2 over two halves of F1; K rows scaled by eta_last
+//   A: Z1 = K W1 + b1 -> X2 = gelu(Z1), GP = gelu'(Z1); NM = -eta o (tril(Q K^T) + 1); V - K;
+//      the next mini-batch's loads are issued
+//   B: partial sums of X2 W2; K rows scaled by eta_last                       [cluster barrier]
 //   C: G2 = lnL2grad(X2 W2 + b2, V - K) and EG2 = eta_last o G2
 //   D: G1 = (G2 W2^T) o GP in place of GP
-//   E: XB = gelu(Q W1 + b1 - M G1)                         (Zb1 with both eta terms folded in M)
-//   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T
-//   G: ZB2 = XB W2 + b2; M = eta o (tril(XB X2^T) + 1)
-//   H: ZB2 -= M G2; W2 -= X2^T EG2; b2 -= sum EG2
-//   I: out = Q + LN(ZB2)
-// The two products that reduce over F1 into a small result (XB W2, XB X2^T) are split over
-// the reduction so that enough threads share the work; their partial sums are added in a
-// fixed order, so results do not depend on scheduling.
+//   E: XB = gelu(Q W1 + b1 + NM G1)                            (Zb1, both eta terms in NM)
+//   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
+//   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)
+//   H: ZB2 += NM G2; W2 -= X2^T EG2; b2 -= sum EG2
+//   I: out = Q + LN(ZB2), each block of a cluster writing its share of the rows
 #include "ttt_scan.h"
 
 namespace ttt_scan {
 
-constexpr int kSplitW2 = 2;    // split of the F1 reduction of X2 W2 and XB W2
-constexpr int kSplitAttn = 4;  // split of the F1 reduction of XB X2^T
+constexpr int kSplitW2 = 2;    // split inside a block of the F1 reduction of X2 W2 and XB W2
+constexpr int kSplitAttn = 4;  // split inside a block of the F1 reduction of XB X2^T
 
-// The layout, in floats; GpuBackend mirrors these formulas to size shared memory and the workspace.
-__device__ __forceinline__ int mlp_state_floats(int F) {
-    const int F1 = 4 * F;
-    return F * (F1 + 4) + F1 + F1 * (F + 4) + F;
+// The layout, in floats, for C blocks per head; InnerScanLayout in GpuBackend mirrors these.
+__device__ __forceinline__ int mlp_state_floats(int F, int C) {
+    const int F1c = 4 * F / C;
+    return F * (F1c + 4) + F1c + F1c * (F + 4) + F;
 }
-__device__ __forceinline__ int mlp_scratch_floats(int F, int K) {
-    const int F1 = 4 * F;
-    return (5 + kSplitW2) * K * (F + 4) + 3 * K * (F1 + 4) + (1 + kSplitAttn) * K * (K + 4) + 2 * K + 2 * F;
+__device__ __forceinline__ int mlp_scratch_floats(int F, int K, int C) {
+    const int F1c = 4 * F / C;
+    // A single block reads its own partial sums of X2 W2 before it writes those of XB W2, so
+    // they share a buffer; in a cluster the others may still be reading the first.
+    const int partial_sets = C == 1 ? 1 : 2;
+    return (5 + partial_sets * kSplitW2) * K * (F + 4) + 3 * K * (F1c + 4) + (1 + kSplitAttn) * K * (K + 4)
+           + 2 * K + 2 * F;
 }
 
-template <typename T, int PLACEMENT>
+// A barrier for the whole cluster (which also orders shared memory across it), or for the block.
+template <int C>
+__device__ __forceinline__ void cluster_barrier() {
+#if TTT_HAS_CLUSTERS
+    if constexpr (C > 1) {
+        ttt_cluster_sync();
+        return;
+    }
+#endif
+    __syncthreads();
+}
+
+// Block q's copy of a shared-memory buffer (the block's own when C is 1).
+template <int C>
+__device__ __forceinline__ const float* remote(const float* p, int q) {
+#if TTT_HAS_CLUSTERS
+    if constexpr (C > 1) return ttt_cluster_map(p, q);
+#endif
+    return p;
+}
+
+template <typename T, int PLACEMENT, int C>
 __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                          const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ w1,
                          const T* __restrict__ b1, const T* __restrict__ w2, const T* __restrict__ b2,
@@ -40,24 +70,37 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                          float* __restrict__ checkpoints, int interval, float* __restrict__ last_state,
                          float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K,
                          float eps) {
-    extern __shared__ float4 smem_f4[];
-    float* smem = reinterpret_cast<float*>(smem_f4);
+    static_assert(C == 1 || PLACEMENT == kAllShared, "a cluster keeps its state in shared memory");
+    // Tile heights: a block of a cluster owns few columns, so it uses thinner tiles to keep
+    // every thread busy.
+    constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;  // products of [K, F1c]
+    constexpr int TRB = C == 1 ? 4 : 2;               // products of [K, F]
+    TTT_DYNAMIC_SHARED(smem);
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
-    const int bh = blockIdx.x;
+#if TTT_HAS_CLUSTERS
+    const int rank = C > 1 ? ttt_cluster_rank() : 0;
+#else
+    const int rank = 0;
+#endif
+    const int bh = blockIdx.x / C;
     const int h = bh % heads;
     const int b = bh / heads;
     const int dim = heads * F;
     const int F1 = 4 * F;
+    const int F1c = F1 / C;
+    const int coff = rank * F1c;
     T* out_bh = out + (long)b * seq_len * dim + (long)h * F;
 
-    const int state_floats = mlp_state_floats(F);
-    const int scratch_floats = mlp_scratch_floats(F, K);
+    const int state_floats = mlp_state_floats(F, C);
+    const int scratch_floats = mlp_scratch_floats(F, K, C);
     const int need_smem = 4 * (PLACEMENT == kAllShared ? state_floats + scratch_floats
                                : PLACEMENT == kStateGlobal ? scratch_floats : 0);
     const int need_ws = PLACEMENT == kAllShared ? 0 : PLACEMENT == kStateGlobal ? state_floats
                                                                                  : state_floats + scratch_floats;
-    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || need_smem > smem_bytes || need_ws != ws_floats) {
+    // Every block of a cluster sees the same arguments, so all return here or none does.
+    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || F1c % (4 * kSplitAttn) != 0 || need_smem > smem_bytes
+        || need_ws != ws_floats || (C > 1 && !TTT_HAS_CLUSTERS)) {
         poison_output(out_bh, seq_len, dim, F);
         return;
     }
@@ -66,214 +109,214 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     float* scratch = PLACEMENT == kAllShared ? smem + state_floats : PLACEMENT == kStateGlobal ? smem : ws + state_floats;
 
     const int ld = F + 4;
-    const int ld1 = F1 + 4;
+    const int ld1 = F1c + 4;
     const int ldm = K + 4;
-    float* W1 = state;                  // [F][ld1]
-    float* B1 = W1 + F * ld1;           // [F1]
-    float* W2 = B1 + F1;                // [F1][ld]
-    float* B2 = W2 + F1 * ld;           // [F]
+    const int kf = K * ld;
+    float* W1 = state;                  // [F][ld1]   columns coff .. coff + F1c of W1
+    float* B1 = W1 + F * ld1;           // [F1c]
+    float* W2 = B1 + F1c;               // [F1c][ld]  rows coff .. coff + F1c of W2
+    float* B2 = W2 + F1c * ld;          // [F]
     float* Qs = scratch;                // [K][ld]
-    float* Ks = Qs + K * ld;            // [K][ld], scaled by eta_last in phase B
-    float* Ts = Ks + K * ld;            // [K][ld] target V - K; ZB2 from phase G on
-    float* G2 = Ts + K * ld;            // [K][ld] Z2, then G2
-    float* EG2 = G2 + K * ld;           // [K][ld]
-    float* P = EG2 + K * ld;            // [kSplitW2][K][ld] partial sums
-    float* X2 = P + kSplitW2 * K * ld;  // [K][ld1]
+    float* Ks = Qs + kf;                // [K][ld], scaled by eta_last in phase B
+    float* Ts = Ks + kf;                // [K][ld] V, then V - K; ZB2 from phase G on
+    float* G2 = Ts + kf;                // [K][ld] Z2, then G2
+    float* EG2 = G2 + kf;               // [K][ld]
+    float* PB = EG2 + kf;               // [kSplitW2][K][ld] partial sums of X2 W2
+    float* PF = C == 1 ? PB : PB + kSplitW2 * kf;  // [kSplitW2][K][ld] partial sums of XB W2
+    float* X2 = PF + kSplitW2 * kf;     // [K][ld1]
     float* GP = X2 + K * ld1;           // [K][ld1] gelu'(Z1), then G1
     float* XB = GP + K * ld1;           // [K][ld1]
-    float* M = XB + K * ld1;            // [K][ldm]
-    float* PA = M + K * ldm;            // [kSplitAttn][K][ldm] partial sums
+    float* NM = XB + K * ld1;           // [K][ldm]
+    float* PA = NM + K * ldm;           // [kSplitAttn][K][ldm] partial sums of XB X2^T
     float* lr_s = PA + kSplitAttn * K * ldm;  // [K]
     float* tok_s = lr_s + K;            // [K]
     float* gam = tok_s + K;             // [F]
     float* bet = gam + F;               // [F]
     float* ZB2 = Ts;
 
-    unpack_rows(W1, w1 + (long)h * F * F1, F, F1, ld1);
-    load_vector(B1, b1 + (long)h * F1, F1);
-    unpack_rows(W2, w2 + (long)h * F1 * F, F1, F, ld);
+    unpack_rows(W1, ld1, w1 + (long)h * F * F1 + coff, F1, F, F1c);
+    load_vector(B1, b1 + (long)h * F1 + coff, F1c);
+    unpack_rows(W2, ld, w2 + (long)h * F1 * F + (long)coff * F, F, F1c, F);
     load_vector(B2, b2 + (long)h * F, F);
     load_vector(gam, norm_w + (long)h * F, F);
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
 
-    const int warp = tid / warpSize;
-    const int warps = nt / warpSize;
-    const int rtn = K / 4;             // row tiles of a [K, *] result
-    const int ftn = F / 4;             // column tiles over F
-    const int f1tn = F1 / 4;           // column tiles over F1
-    const int tiles_f = rtn * ftn;     // tiles of a [K, F] result
-    const int tiles_f1 = rtn * f1tn;   // tiles of a [K, F1] result
-    const int tiles_m = rtn * rtn;     // tiles of a [K, K] result
-    const int tiles_w = ftn * f1tn;    // tiles of the [F, F1] and [F1, F] updates
-    const int half = F1 / kSplitW2;
-    const int quarter = F1 / kSplitAttn;
+    const RowGroups rg(K);
+    const int tiles_a = (K / TRA) * (F1c / 4);        // [K, F1c] results
+    const int tiles_m = (K / TRA) * (K / 4);          // [K, K] results
+    const int tiles_b = (K / TRB) * (F / 4);          // [K, F] results
+    const int tiles_attn = (K / 4) * (K / 4);         // 4x4 tiles of [K, K]
+    const int tiles_w1 = (F / 4) * (F1c / 4);         // 4x4 tiles of [F, F1c]
+    const int tiles_w2 = (F1c / 4) * (F / 4);         // 4x4 tiles of [F1c, F]
+    const int split_b = F1c / kSplitW2;
+    const int split_a = F1c / kSplitAttn;
     const int state_size = F * F1 + F1 + F1 * F + F;
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
+    const T* lr_bh = lr + (long)bh * seq_len;
+    MiniBatchLoader<T> loader(K, F);
+    loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, Qs, Ks, Ts, lr_s, K, F, ld);
+    __syncthreads();
 
     for (int n = 0; n < mini_batches; ++n) {
-        const long in = in_bh + (long)n * K * F;
-        load_mini_batch(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)n * K, Qs, Ks, Ts, lr_s, K, F, ld);
+        const bool more = n + 1 < mini_batches;
+        const long next = in_bh + (long)(n + 1) * K * F;
+        if (more && loader.staged) loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
         if (checkpoints != nullptr && n % interval == 0) {
-            float* dst = checkpoints + ((long)(n / interval) * gridDim.x + bh) * state_size;
-            pack_rows(dst, W1, F, F1, ld1);
-            pack_rows(dst + F * F1, B1, 1, F1, F1);
-            pack_rows(dst + F * F1 + F1, W2, F1, F, ld);
-            pack_rows(dst + F * F1 + F1 + F1 * F, B2, 1, F, F);
+            float* dst = checkpoints + ((long)(n / interval) * (gridDim.x / C) + bh) * state_size;
+            pack_rows(dst + coff, F1, W1, F, F1c, ld1);
+            pack_rows(dst + F * F1 + coff, F1c, B1, 1, F1c, F1c);
+            pack_rows(dst + F * F1 + F1 + (long)coff * F, F, W2, F1c, F, ld);
+            if (rank == 0) pack_rows(dst + F * F1 + F1 + F1 * F, F, B2, 1, F, F);
         }
-        __syncthreads();
 
-        // A: X2, GP from Z1 = K W1 + b1; M from Q K^T.
-        for (int u = tid; u < tiles_f1 + tiles_m; u += nt) {
-            float acc[4][4];
-            zero(acc);
-            const int t = u < tiles_f1 ? u : u - tiles_f1;
-            const int rt = t % rtn;
-            const int c0 = (t / rtn) * 4;
-            if (u < tiles_f1) {
-                tile_mma<false, false>(acc, Ks, ld, rt, rtn, W1, ld1, c0, 0, F);
+        // A: X2, GP from Z1 = K W1 + b1; NM from Q K^T; the target V - K.
+        for (int u = tid; u < tiles_a + tiles_m; u += nt) {
+            if (u < tiles_a) {
+                const Tile<false, TRA> t(u, K);
+                float acc[TRA][4];
+                zero(acc);
+                tile_mma<false, false, TRA>(acc, Ks, ld, t.r0, t.rs, W1, ld1, t.c0, 0, F);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
+                for (int r = 0; r < TRA; ++r) {
+                    const int i = t.row(r);
 #pragma unroll
                     for (int c = 0; c < 4; ++c) {
-                        gelu_and_grad(acc[r][c] + B1[c0 + c], X2[i * ld1 + c0 + c], GP[i * ld1 + c0 + c]);
+                        gelu_and_grad(acc[r][c] + B1[t.c0 + c], X2[i * ld1 + t.c0 + c], GP[i * ld1 + t.c0 + c]);
                     }
                 }
             } else {
-                tile_mma<false, true>(acc, Qs, ld, rt, rtn, Ks, ld, c0, 0, F);
+                const Tile<false, TRA> t(u - tiles_a, K);
+                float acc[TRA][4];
+                zero(acc);
+                tile_mma<false, true, TRA>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
+                for (int r = 0; r < TRA; ++r) {
+                    const int i = t.row(r);
 #pragma unroll
                     for (int c = 0; c < 4; ++c) {
-                        const int j = c0 + c;
-                        M[i * ldm + j] = j <= i ? tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
+                        const int j = t.c0 + c;
+                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
                     }
                 }
             }
         }
+        rows_axpy(Ts, Ks, K, F, ld);
         __syncthreads();
 
-        // B: P[s] = X2 W2 over half s of F1; K rows scaled by eta_last (K is not read again unscaled).
-        for (int u = tid; u < kSplitW2 * tiles_f; u += nt) {
-            float acc[4][4];
+        // B: PB[s] = X2 W2 over part s of this block's F1c; K rows scaled by eta_last.
+        for (int u = tid; u < kSplitW2 * tiles_b; u += nt) {
+            const int s = u / tiles_b;
+            const Tile<false, TRB> t(u - s * tiles_b, K);
+            float acc[TRB][4];
             zero(acc);
-            const int s = u / tiles_f;
-            const int t = u - s * tiles_f;
-            const int rt = t % rtn;
-            const int c0 = (t / rtn) * 4;
-            tile_mma<false, false>(acc, X2, ld1, rt, rtn, W2, ld, c0, s * half, (s + 1) * half);
-            float* C = P + s * K * ld;
+            tile_mma<false, false, TRB>(acc, X2, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
+            float* P = PB + s * kf;
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
+            for (int r = 0; r < TRB; ++r) {
 #pragma unroll
-                for (int c = 0; c < 4; ++c) C[(rt + r * rtn) * ld + c0 + c] = acc[r][c];
+                for (int c = 0; c < 4; ++c) P[t.row(r) * ld + t.c0 + c] = acc[r][c];
             }
         }
+        scale_rows(Ks, lr_s, tok_s[K - 1], K, F, ld);
+        cluster_barrier<C>();
+
+        // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2.
         {
             const float tok_last = tok_s[K - 1];
-            for (int e = tid; e < K * F; e += nt) {
-                const int i = e / F;
-                Ks[i * ld + e - i * F] *= tok_last * lr_s[i];
+            for (int base = 0; base < K; base += rg.groups) {
+                const int i = base + rg.group;
+                const bool active = i < K;
+                const int row = active ? i : 0;
+                if (active) {
+                    for (int f = rg.lane; f < F; f += rg.g) {
+                        float z = B2[f];
+                        for (int q = 0; q < C; ++q) {
+                            const float* P = remote<C>(PB, q);
+                            for (int s = 0; s < kSplitW2; ++s) z += P[s * kf + row * ld + f];
+                        }
+                        G2[row * ld + f] = z;
+                    }
+                }
+                ln_l2_grad_row(rg, active, G2 + row * ld, Ts + row * ld, gam, bet, F, eps, EG2 + row * ld,
+                               tok_last * lr_s[row]);
             }
-        }
-        __syncthreads();
-
-        // C: G2 = lnL2grad(Z2, V - K), EG2 = eta_last G2, one warp per row.
-        for (int i = warp; i < K; i += warps) {
-            float* z = G2 + i * ld;
-            for (int f = tid % warpSize; f < F; f += warpSize) {
-                float s = B2[f];
-                for (int p = 0; p < kSplitW2; ++p) s += P[p * K * ld + i * ld + f];
-                z[f] = s;
-            }
-            ln_l2_grad_row(z, Ts + i * ld, gam, bet, F, eps, EG2 + i * ld, tok_s[K - 1] * lr_s[i]);
         }
         __syncthreads();
 
         // D: G1 = (G2 W2^T) o gelu'(Z1), in place of GP.
-        for (int u = tid; u < tiles_f1; u += nt) {
-            float acc[4][4];
+        for (int u = tid; u < tiles_a; u += nt) {
+            const Tile<false, TRA> t(u, K);
+            float acc[TRA][4];
             zero(acc);
-            const int rt = u % rtn;
-            const int c0 = (u / rtn) * 4;
-            tile_mma<false, true>(acc, G2, ld, rt, rtn, W2, ld, c0, 0, F);
+            tile_mma<false, true, TRA>(acc, G2, ld, t.r0, t.rs, W2, ld, t.c0, 0, F);
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                const int i = rt + r * rtn;
+            for (int r = 0; r < TRA; ++r) {
 #pragma unroll
-                for (int c = 0; c < 4; ++c) GP[i * ld1 + c0 + c] *= acc[r][c];
+                for (int c = 0; c < 4; ++c) GP[t.row(r) * ld1 + t.c0 + c] *= acc[r][c];
             }
         }
         __syncthreads();
 
-        // E: XB = gelu(Q W1 + b1 - M G1), with the old W1 and b1.
-        for (int u = tid; u < tiles_f1; u += nt) {
-            float acc[4][4];
-            float corr[4][4];
+        // E: XB = gelu(Q W1 + b1 + NM G1), with the old W1 and b1.
+        for (int u = tid; u < tiles_a; u += nt) {
+            const Tile<false, TRA> t(u, K);
+            float acc[TRA][4];
             zero(acc);
-            zero(corr);
-            const int rt = u % rtn;
-            const int c0 = (u / rtn) * 4;
-            tile_mma<false, false>(acc, Qs, ld, rt, rtn, W1, ld1, c0, 0, F);
-            tile_mma<false, false>(corr, M, ldm, rt, rtn, GP, ld1, c0, 0, K);
+            tile_mma<false, false, TRA>(acc, Qs, ld, t.r0, t.rs, W1, ld1, t.c0, 0, F);
+            tile_mma<false, false, TRA>(acc, NM, ldm, t.r0, t.rs, GP, ld1, t.c0, 0, K);
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                const int i = rt + r * rtn;
+            for (int r = 0; r < TRA; ++r) {
 #pragma unroll
-                for (int c = 0; c < 4; ++c) XB[i * ld1 + c0 + c] = gelu(acc[r][c] + B1[c0 + c] - corr[r][c]);
+                for (int c = 0; c < 4; ++c) XB[t.row(r) * ld1 + t.c0 + c] = gelu(acc[r][c] + B1[t.c0 + c]);
             }
         }
         __syncthreads();
 
-        // F: P[s] = XB W2 over half s of F1 and PA[s] = XB X2^T over quarter s (the larger
-        // work first, so it spreads over the most threads); W1 -= Ks^T G1; b1 -= sum eta_last G1.
+        // F: PF[s] = XB W2 and PA[s] = XB X2^T over parts of F1c (the larger work first, so it
+        // spreads over the most threads); W1 -= Ks^T G1; b1 -= sum eta_last G1.
         {
-            const int n_p = kSplitW2 * tiles_f;
-            const int n_pa = kSplitAttn * tiles_m;
-            const int n_w = tiles_w;
-            for (int u = tid; u < n_p + n_pa + n_w + F1; u += nt) {
-                float acc[4][4];
-                zero(acc);
-                if (u < n_p) {
-                    const int s = u / tiles_f;
-                    const int t = u - s * tiles_f;
-                    const int rt = t % rtn;
-                    const int c0 = (t / rtn) * 4;
-                    tile_mma<false, false>(acc, XB, ld1, rt, rtn, W2, ld, c0, s * half, (s + 1) * half);
-                    float* C = P + s * K * ld;
+            const int n_pf = kSplitW2 * tiles_b;
+            const int n_pa = kSplitAttn * tiles_attn;
+            for (int u = tid; u < n_pf + n_pa + tiles_w1 + F1c; u += nt) {
+                if (u < n_pf) {
+                    const int s = u / tiles_b;
+                    const Tile<false, TRB> t(u - s * tiles_b, K);
+                    float acc[TRB][4];
+                    zero(acc);
+                    tile_mma<false, false, TRB>(acc, XB, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
+                    float* P = PF + s * kf;
 #pragma unroll
-                    for (int r = 0; r < 4; ++r) {
+                    for (int r = 0; r < TRB; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) C[(rt + r * rtn) * ld + c0 + c] = acc[r][c];
+                        for (int c = 0; c < 4; ++c) P[t.row(r) * ld + t.c0 + c] = acc[r][c];
                     }
-                } else if (u < n_p + n_pa) {
-                    const int v = u - n_p;
-                    const int s = v / tiles_m;
-                    const int t = v - s * tiles_m;
-                    const int rt = t % rtn;
-                    const int c0 = (t / rtn) * 4;
-                    tile_mma<false, true>(acc, XB, ld1, rt, rtn, X2, ld1, c0, s * quarter, (s + 1) * quarter);
-                    float* C = PA + s * K * ldm;
+                } else if (u < n_pf + n_pa) {
+                    const int v = u - n_pf;
+                    const int s = v / tiles_attn;
+                    const Tile<false, 4> t(v - s * tiles_attn, K);
+                    float acc[4][4];
+                    zero(acc);
+                    tile_mma<false, true, 4>(acc, XB, ld1, t.r0, t.rs, X2, ld1, t.c0, s * split_a, (s + 1) * split_a);
+                    float* P = PA + s * K * ldm;
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) C[(rt + r * rtn) * ldm + c0 + c] = acc[r][c];
+                        for (int c = 0; c < 4; ++c) P[t.row(r) * ldm + t.c0 + c] = acc[r][c];
                     }
-                } else if (u < n_p + n_pa + n_w) {
-                    const int t = u - n_p - n_pa;
-                    const int r0 = (t % ftn) * 4;
-                    const int c0 = (t / ftn) * 4;
-                    tile_mma<true, false>(acc, Ks, ld, r0, 1, GP, ld1, c0, 0, K);
+                } else if (u < n_pf + n_pa + tiles_w1) {
+                    const Tile<true, 4> t(u - n_pf - n_pa, F);
+                    float acc[4][4];
+                    zero(acc);
+                    tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, GP, ld1, t.c0, 0, K);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) W1[(r0 + r) * ld1 + c0 + c] -= acc[r][c];
+                        for (int c = 0; c < 4; ++c) W1[t.row(r) * ld1 + t.c0 + c] -= acc[r][c];
                     }
                 } else {
-                    const int c = u - n_p - n_pa - n_w;
+                    const int c = u - n_pf - n_pa - tiles_w1;
                     const float tok_last = tok_s[K - 1];
                     float s = 0.0f;
                     for (int j = 0; j < K; ++j) s += tok_last * lr_s[j] * GP[j * ld1 + c];
@@ -281,52 +324,56 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 }
             }
         }
-        __syncthreads();
+        cluster_barrier<C>();
 
-        // G: ZB2 = XB W2 + b2; M = eta o (tril(XB X2^T) + 1).
+        // G: ZB2 = XB W2 + b2 and NM = -eta o (tril(XB X2^T) + 1), summed over the cluster.
         for (int e = tid; e < K * F + K * K; e += nt) {
             if (e < K * F) {
                 const int i = e / F;
                 const int f = e - i * F;
                 float s = B2[f];
-                for (int p = 0; p < kSplitW2; ++p) s += P[p * K * ld + i * ld + f];
+                for (int q = 0; q < C; ++q) {
+                    const float* P = remote<C>(PF, q);
+                    for (int p = 0; p < kSplitW2; ++p) s += P[p * kf + i * ld + f];
+                }
                 ZB2[i * ld + f] = s;
             } else {
                 const int i = (e - K * F) / K;
                 const int j = (e - K * F) - i * K;
                 float a = 0.0f;
-                for (int p = 0; p < kSplitAttn; ++p) a += PA[p * K * ldm + i * ldm + j];
-                M[i * ldm + j] = j <= i ? tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
+                for (int q = 0; q < C; ++q) {
+                    const float* P = remote<C>(PA, q);
+                    for (int p = 0; p < kSplitAttn; ++p) a += P[p * K * ldm + i * ldm + j];
+                }
+                NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
             }
         }
         __syncthreads();
 
-        // H: ZB2 -= M G2; W2 -= X2^T EG2; b2 -= sum EG2.
-        for (int u = tid; u < tiles_w + tiles_f + F; u += nt) {
-            float acc[4][4];
-            zero(acc);
-            if (u < tiles_w) {
-                const int r0 = (u % f1tn) * 4;
-                const int c0 = (u / f1tn) * 4;
-                tile_mma<true, false>(acc, X2, ld1, r0, 1, EG2, ld, c0, 0, K);
+        // H: ZB2 += NM G2; W2 -= X2^T EG2; b2 -= sum EG2.
+        for (int u = tid; u < tiles_w2 + tiles_b + F; u += nt) {
+            if (u < tiles_w2) {
+                const Tile<true, 4> t(u, F1c);
+                float acc[4][4];
+                zero(acc);
+                tile_mma<true, false, 4>(acc, X2, ld1, t.r0, t.rs, EG2, ld, t.c0, 0, K);
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) W2[(r0 + r) * ld + c0 + c] -= acc[r][c];
+                    for (int c = 0; c < 4; ++c) W2[t.row(r) * ld + t.c0 + c] -= acc[r][c];
                 }
-            } else if (u < tiles_w + tiles_f) {
-                const int t = u - tiles_w;
-                const int rt = t % rtn;
-                const int c0 = (t / rtn) * 4;
-                tile_mma<false, false>(acc, M, ldm, rt, rtn, G2, ld, c0, 0, K);
+            } else if (u < tiles_w2 + tiles_b) {
+                const Tile<false, TRB> t(u - tiles_w2, K);
+                float acc[TRB][4];
+                zero(acc);
+                tile_mma<false, false, TRB>(acc, NM, ldm, t.r0, t.rs, G2, ld, t.c0, 0, K);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = rt + r * rtn;
+                for (int r = 0; r < TRB; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB2[i * ld + c0 + c] -= acc[r][c];
+                    for (int c = 0; c < 4; ++c) ZB2[t.row(r) * ld + t.c0 + c] += acc[r][c];
                 }
             } else {
-                const int f = u - tiles_w - tiles_f;
+                const int f = u - tiles_w2 - tiles_b;
                 float s = 0.0f;
                 for (int j = 0; j < K; ++j) s += EG2[j * ld + f];
                 B2[f] -= s;
@@ -334,36 +381,60 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
         }
         __syncthreads();
 
-        // I: out = Q + LN(ZB2).
-        for (int i = warp; i < K; i += warps) {
-            ln_out_row(ZB2 + i * ld, Qs + i * ld, gam, bet, F, eps, out_bh + (long)(n * K + i) * dim);
+        // I: out = Q + LN(ZB2) for rows rank, rank + C, ...
+        {
+            const int rows = (K - rank + C - 1) / C;
+            for (int base = 0; base < rows; base += rg.groups) {
+                const int li = base + rg.group;
+                const bool active = li < rows;
+                const int row = active ? rank + li * C : 0;
+                ln_out_row(rg, active, ZB2 + row * ld, Qs + row * ld, gam, bet, F, eps,
+                           out_bh + (long)(n * K + row) * dim);
+            }
         }
         __syncthreads();
+        if (more) {
+            if (loader.staged) {
+                loader.retire(Qs, Ks, Ts, lr_s, K, F, ld);
+            } else {
+                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, Qs, Ks, Ts, lr_s, K, F, ld);
+            }
+            __syncthreads();
+        }
     }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;
-        pack_rows(dst, W1, F, F1, ld1);
-        pack_rows(dst + F * F1, B1, 1, F1, F1);
-        pack_rows(dst + F * F1 + F1, W2, F1, F, ld);
-        pack_rows(dst + F * F1 + F1 + F1 * F, B2, 1, F, F);
+        pack_rows(dst + coff, F1, W1, F, F1c, ld1);
+        pack_rows(dst + F * F1 + coff, F1c, B1, 1, F1c, F1c);
+        pack_rows(dst + F * F1 + F1 + (long)coff * F, F, W2, F1c, F, ld);
+        if (rank == 0) pack_rows(dst + F * F1 + F1 + F1 * F, F, B2, 1, F, F);
     }
+    // No block of a cluster may leave while another can still read its shared memory.
+    if (C > 1) cluster_barrier<C>();
 }
 
 }  // namespace ttt_scan
 
-// Entry points ttt_mlp_{shared,stateglobal,global}_{f32,bf16,f16}.
-#define TTT_MLP_ENTRY(T, S, NAME, PLACEMENT)                                                                  \
-    extern "C" __global__ void __launch_bounds__(512) ttt_mlp_##NAME##_##S(                                   \
+// Entry points ttt_mlp_{shared,stateglobal,global}_{f32,bf16,f16}: one block of at most 256
+// threads per (batch, head) (the tiles and the prefetched next mini-batch need more than 128
+// registers a thread).
+#define TTT_MLP_ENTRY(T, S, NAME, PLACEMENT, C, DIMS)                                                         \
+    extern "C" __global__ void __launch_bounds__(256, 1) DIMS ttt_mlp_##NAME##_##S(                              \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* w2, const T* b2, const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, \
         float* last_state, float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F,    \
         int K, float eps) {                                                                                   \
-        ttt_scan::mlp_scan<T, PLACEMENT>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,            \
-                                         checkpoints, interval, last_state, workspace, ws_floats, smem_bytes, \
-                                         heads, seq_len, F, K, eps);                                          \
+        ttt_scan::mlp_scan<T, PLACEMENT, C>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,         \
+                                            checkpoints, interval, last_state, workspace, ws_floats,          \
+                                            smem_bytes, heads, seq_len, F, K, eps);                           \
     }
-#define TTT_MLP(T, S)                                             \
-    TTT_MLP_ENTRY(T, S, shared, ttt_scan::kAllShared)             \
-    TTT_MLP_ENTRY(T, S, stateglobal, ttt_scan::kStateGlobal)      \
-    TTT_MLP_ENTRY(T, S, global, ttt_scan::kAllGlobal)
+// ttt_mlp_cluster{2,4,8}_{f32,bf16,f16}: a cluster of 2, 4 or 8 blocks per (batch, head), for
+// devices with clusters (the host launches B*H*C blocks); elsewhere they only poison.
+#define TTT_MLP(T, S)                                                                       \
+    TTT_MLP_ENTRY(T, S, shared, ttt_scan::kAllShared, 1, )                                  \
+    TTT_MLP_ENTRY(T, S, stateglobal, ttt_scan::kStateGlobal, 1, )                           \
+    TTT_MLP_ENTRY(T, S, global, ttt_scan::kAllGlobal, 1, )                                  \
+    TTT_MLP_ENTRY(T, S, cluster2, ttt_scan::kAllShared, 2, TTT_CLUSTER_DIMS(2))             \
+    TTT_MLP_ENTRY(T, S, cluster4, ttt_scan::kAllShared, 4, TTT_CLUSTER_DIMS(4))             \
+    TTT_MLP_ENTRY(T, S, cluster8, ttt_scan::kAllShared, 8, TTT_CLUSTER_DIMS(8))
 TTT_FOR_EACH_TYPE(TTT_MLP)

@@ -1,13 +1,17 @@
-// Device code shared by the two inner scans (ttt_linear.hip, ttt_mlp.hip): one block runs the
-// whole sequence of one (batch, head), mini-batch after mini-batch, with the inner state and
-// every intermediate kept in float32 on chip (or, where the device's shared memory is too
-// small, in a per-block global workspace that stays in cache).
+// Device code shared by the two inner scans (ttt_linear.hip, ttt_mlp.hip): one block (or, on
+// Hopper, one cluster of blocks) runs the whole sequence of one (batch, head), mini-batch after
+// mini-batch, with the inner state and every intermediate kept in float32 on chip (or, where the
+// device's shared memory is too small, in a per-block global workspace that stays in cache).
 //
 // Matrices on chip are row-major with a padded leading dimension (a multiple of 4 floats, 4
 // more than the row length): rows then start 4 banks apart, which keeps the float4 loads of
-// four neighbouring rows free of bank conflicts. All products run through tile_mma: each
-// thread owns a 4x4 tile of the result and sweeps the reduction 4 at a time with float4 loads,
-// 8 loads per 64 FMAs.
+// neighbouring rows free of bank conflicts. All products run through tile_mma: a thread owns
+// TR x 4 results and sweeps the reduction 4 at a time with float4 loads.
+//
+// A mini-batch is a sequence of phases separated by barriers. The per-step cost is mostly
+// latency (barriers, row reductions, few warps per scheduler), so the code keeps every thread
+// busy in each phase (small tiles where a product is small), reduces rows with groups of lanes
+// rather than whole warps, and loads the next mini-batch while the current one computes.
 #pragma once
 #include "tttbench_hip.h"
 
@@ -21,32 +25,40 @@ enum Placement {
     kAllGlobal = 2     // both in the global workspace
 };
 
-// acc[r][c] += sum over k in [k0, k1) of opA[row r][k] * opB[k][c0 + c].
-//  - !TA: A is [M][lda] and the tile's rows are r0 + r * rs (rows interleaved across row tiles).
-//  - TA:  op(A) = At^T with At [K][lda]; the tile's rows are the 4 contiguous r0 .. r0 + 3 (rs unused).
+// acc[r][c] += sum over k in [k0, k1) of opA[row r][k] * opB[k][c0 + c], for a TR x 4 tile.
+//  - !TA: A is [M][lda]; the tile's rows are r0 + r * rs.
+//  - TA:  op(A) = At^T with At [K][lda]; the tile's rows are r0 .. r0 + TR - 1 (rs unused).
 //  - !TB: B is [K][ldb]; TB: op(B) = Bt^T with Bt [N][ldb].
-// k0, k1, r0 (TA), c0, lda and ldb are multiples of 4 and every pointer is 16-byte aligned.
-template <bool TA, bool TB>
-__device__ __forceinline__ void tile_mma(float (&acc)[4][4], const float* A, int lda, int r0, int rs,
+// k0, k1, c0, lda and ldb are multiples of 4, r0 of TR for TA, and every pointer is 16-byte aligned.
+template <bool TA, bool TB, int TR>
+__device__ __forceinline__ void tile_mma(float (&acc)[TR][4], const float* A, int lda, int r0, int rs,
                                          const float* B, int ldb, int c0, int k0, int k1) {
 #pragma unroll 2
     for (int k = k0; k < k1; k += 4) {
-        float a[4][4];  // a[r][q] = opA[row r][k + q]
-        float b[4][4];  // b[q][c] = opB[k + q][c0 + c]
-        if (!TA) {
+        float a[TR][4];  // a[r][q] = opA[row r][k + q]
+        float b[4][4];   // b[q][c] = opB[k + q][c0 + c]
+        if constexpr (!TA) {
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
+            for (int r = 0; r < TR; ++r) {
                 const float4 v = *reinterpret_cast<const float4*>(A + (r0 + r * rs) * lda + k);
                 a[r][0] = v.x; a[r][1] = v.y; a[r][2] = v.z; a[r][3] = v.w;
             }
         } else {
 #pragma unroll
             for (int q = 0; q < 4; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(A + (k + q) * lda + r0);
-                a[0][q] = v.x; a[1][q] = v.y; a[2][q] = v.z; a[3][q] = v.w;
+                const float* p = A + (k + q) * lda + r0;
+                if constexpr (TR == 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(p);
+                    a[0][q] = v.x; a[1][q] = v.y; a[2][q] = v.z; a[3][q] = v.w;
+                } else if constexpr (TR == 2) {
+                    const float2 v = *reinterpret_cast<const float2*>(p);
+                    a[0][q] = v.x; a[1][q] = v.y;
+                } else {
+                    a[0][q] = *p;
+                }
             }
         }
-        if (!TB) {
+        if constexpr (!TB) {
 #pragma unroll
             for (int q = 0; q < 4; ++q) {
                 const float4 v = *reinterpret_cast<const float4*>(B + (k + q) * ldb + c0);
@@ -62,7 +74,7 @@ __device__ __forceinline__ void tile_mma(float (&acc)[4][4], const float* A, int
 #pragma unroll
         for (int q = 0; q < 4; ++q) {
 #pragma unroll
-            for (int r = 0; r < 4; ++r) {
+            for (int r = 0; r < TR; ++r) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) acc[r][c] = fmaf(a[r][q], b[q][c], acc[r][c]);
             }
@@ -70,13 +82,31 @@ __device__ __forceinline__ void tile_mma(float (&acc)[4][4], const float* A, int
     }
 }
 
-__device__ __forceinline__ void zero(float (&acc)[4][4]) {
+template <int TR>
+__device__ __forceinline__ void zero(float (&acc)[TR][4]) {
 #pragma unroll
-    for (int r = 0; r < 4; ++r) {
+    for (int r = 0; r < TR; ++r) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
     }
 }
+
+// Tile t of an [M, N] result made of TR x 4 tiles: its first row, the step between its rows and
+// its first column. Plain products interleave the rows of a tile (rows rt, rt + M/TR, ...), so
+// that the float4 loads of neighbouring threads hit neighbouring rows; products with a
+// transposed A take TR contiguous rows, which one vector load of At reads.
+template <bool TA, int TR>
+struct Tile {
+    int r0, rs, c0;
+    __device__ __forceinline__ Tile(int t, int M) {
+        const int rtn = M / TR;
+        const int rt = t % rtn;
+        r0 = TA ? rt * TR : rt;
+        rs = TA ? 1 : rtn;
+        c0 = (t / rtn) * 4;
+    }
+    __device__ __forceinline__ int row(int r) const { return r0 + r * rs; }
+};
 
 // gelu, tanh approximation (SPEC §3).
 __device__ __forceinline__ float gelu(float x) {
@@ -91,36 +121,67 @@ __device__ __forceinline__ void gelu_and_grad(float x, float& g, float& g_prime)
     g_prime = 0.5f * x * (1.0f - t * t) * (0.79788456f + 0.1070322243f * x * x) + 0.5f * (1.0f + t);
 }
 
-// One row z[0 .. F) of Z, replaced in place by lnL2grad(z, target) (SPEC §3 step 4):
-// mu, sigma of z; zh = (z - mu) / sigma; g = (gamma zh + beta - target) gamma;
-// result = (F g - sum g - zh sum(g zh)) / (F sigma). Called by all lanes of one warp; lane l
-// owns elements l, l + warpSize, ... throughout, so the in-place write needs no barrier.
-// When eg is not null it also receives eta * result (the row scaled for the weight update).
-__device__ __forceinline__ void ln_l2_grad_row(float* z, const float* target, const float* gamma, const float* beta,
-                                               int F, float eps, float* eg, float eta) {
-    const int lane = threadIdx.x % warpSize;
-    float s = 0.0f;
-    for (int f = lane; f < F; f += warpSize) s += z[f];
-    const float mu = ttt_warp_sum(s) / F;
-    float v = 0.0f;
-    for (int f = lane; f < F; f += warpSize) {
-        const float d = z[f] - mu;
-        v += d * d;
+// ---------------------------------------------------------------- rows, by groups of lanes
+
+// Row-wise work (norms over F) gives each row a group of g lanes of one warp, g a power of two
+// no larger than the warp, as large as lets every row have its own group at once.
+struct RowGroups {
+    int g;       // lanes per row
+    int lane;    // this thread's lane within its group
+    int group;   // this thread's group
+    int groups;  // groups in the block
+    __device__ __forceinline__ explicit RowGroups(int rows) {
+        g = warpSize;
+        while (g > 1 && (int)blockDim.x / g < rows) g >>= 1;
+        lane = threadIdx.x % g;
+        group = threadIdx.x / g;
+        groups = blockDim.x / g;
     }
-    const float sigma = sqrtf(ttt_warp_sum(v) / F + eps);
+    // Sum over the lanes of the group. Every thread of the block calls it the same number of
+    // times (a thread without a row contributes zeros), so the shuffles never diverge.
+    __device__ __forceinline__ float sum(float v) const {
+        for (int m = g >> 1; m > 0; m >>= 1) v += TTT_SHFL_XOR(v, m);
+        return v;
+    }
+};
+
+// lnL2grad(z, target) of SPEC §3 step 4 for one row, in place of z: mu, sigma of z; zh = (z -
+// mu) / sigma; g = (gamma zh + beta - target) gamma; result = (F g - sum g - zh sum(g zh)) /
+// (F sigma). Lane l of the group owns elements l, l + g, ... throughout, so the in-place write
+// needs no barrier. When eg is not null it also receives eta * result. Threads with
+// active == false only take part in the shuffles.
+__device__ __forceinline__ void ln_l2_grad_row(const RowGroups& rg, bool active, float* z, const float* target,
+                                               const float* gamma, const float* beta, int F, float eps, float* eg,
+                                               float eta) {
+    float s = 0.0f;
+    if (active) {
+        for (int f = rg.lane; f < F; f += rg.g) s += z[f];
+    }
+    const float mu = rg.sum(s) / F;
+    float v = 0.0f;
+    if (active) {
+        for (int f = rg.lane; f < F; f += rg.g) {
+            const float d = z[f] - mu;
+            v += d * d;
+        }
+    }
+    const float sigma = sqrtf(rg.sum(v) / F + eps);
     const float rs = 1.0f / sigma;
     float sg = 0.0f;
     float sgz = 0.0f;
-    for (int f = lane; f < F; f += warpSize) {
-        const float zh = (z[f] - mu) * rs;
-        const float g = (gamma[f] * zh + beta[f] - target[f]) * gamma[f];
-        sg += g;
-        sgz += g * zh;
+    if (active) {
+        for (int f = rg.lane; f < F; f += rg.g) {
+            const float zh = (z[f] - mu) * rs;
+            const float g = (gamma[f] * zh + beta[f] - target[f]) * gamma[f];
+            sg += g;
+            sgz += g * zh;
+        }
     }
-    sg = ttt_warp_sum(sg);
-    sgz = ttt_warp_sum(sgz);
+    sg = rg.sum(sg);
+    sgz = rg.sum(sgz);
+    if (!active) return;
     const float scale = 1.0f / (F * sigma);
-    for (int f = lane; f < F; f += warpSize) {
+    for (int f = rg.lane; f < F; f += rg.g) {
         const float zh = (z[f] - mu) * rs;
         const float g = (gamma[f] * zh + beta[f] - target[f]) * gamma[f];
         const float r = (F * g - sg - zh * sgz) * scale;
@@ -129,34 +190,47 @@ __device__ __forceinline__ void ln_l2_grad_row(float* z, const float* target, co
     }
 }
 
-// out[f] = q[f] + LayerNorm(zb)[f] (gamma, beta), rounded to the stored type. One warp per row.
+// out[f] = q[f] + LayerNorm(zb)[f] (gamma, beta), rounded to the stored type.
 template <typename T>
-__device__ __forceinline__ void ln_out_row(const float* zb, const float* q, const float* gamma, const float* beta,
-                                           int F, float eps, T* out) {
-    const int lane = threadIdx.x % warpSize;
+__device__ __forceinline__ void ln_out_row(const RowGroups& rg, bool active, const float* zb, const float* q,
+                                           const float* gamma, const float* beta, int F, float eps, T* out) {
     float s = 0.0f;
-    for (int f = lane; f < F; f += warpSize) s += zb[f];
-    const float mu = ttt_warp_sum(s) / F;
+    if (active) {
+        for (int f = rg.lane; f < F; f += rg.g) s += zb[f];
+    }
+    const float mu = rg.sum(s) / F;
     float v = 0.0f;
-    for (int f = lane; f < F; f += warpSize) {
-        const float d = zb[f] - mu;
-        v += d * d;
+    if (active) {
+        for (int f = rg.lane; f < F; f += rg.g) {
+            const float d = zb[f] - mu;
+            v += d * d;
+        }
     }
-    const float rs = 1.0f / sqrtf(ttt_warp_sum(v) / F + eps);
-    for (int f = lane; f < F; f += warpSize) {
-        ttt_store(out + f, q[f] + gamma[f] * (zb[f] - mu) * rs + beta[f]);
-    }
+    const float rs = 1.0f / sqrtf(rg.sum(v) / F + eps);
+    if (!active) return;
+    for (int f = rg.lane; f < F; f += rg.g) ttt_store(out + f, q[f] + gamma[f] * (zb[f] - mu) * rs + beta[f]);
 }
 
-// dst[r * cols + c] = src[r * ld + c]: a padded on-chip matrix to its packed float32 form.
-__device__ __forceinline__ void pack_rows(float* dst, const float* src, int rows, int cols, int ld) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) dst[e] = src[(e / cols) * ld + e % cols];
+// ---------------------------------------------------------------- moving data
+
+// dst[r * cols + c] = src[r * ld + c]: a padded on-chip matrix to its packed float32 form;
+// dst_ld lets the packed rows be part of a wider matrix (a slice of the columns).
+__device__ __forceinline__ void pack_rows(float* dst, int dst_ld, const float* src, int rows, int cols, int ld) {
+    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
+        const int r = e / cols;
+        const int c = e - r * cols;
+        dst[r * dst_ld + c] = src[r * ld + c];
+    }
 }
 
 // The reverse for an initial parameter in the stored type.
 template <typename T>
-__device__ __forceinline__ void unpack_rows(float* dst, const T* src, int rows, int cols, int ld) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) dst[(e / cols) * ld + e % cols] = ttt_load(src[e]);
+__device__ __forceinline__ void unpack_rows(float* dst, int ld, const T* src, int src_ld, int rows, int cols) {
+    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
+        const int r = e / cols;
+        const int c = e - r * cols;
+        dst[r * ld + c] = ttt_load(src[r * src_ld + c]);
+    }
 }
 
 template <typename T>
@@ -164,20 +238,97 @@ __device__ __forceinline__ void load_vector(float* dst, const T* src, int n) {
     for (int e = threadIdx.x; e < n; e += blockDim.x) dst[e] = ttt_load(src[e]);
 }
 
-// Loads mini-batch rows [K, F] of xq, xk, xv (already offset to the mini-batch) as Q, K and
-// the inner loss's target V - K, and the K learning rates.
+// 16-byte chunks of the next mini-batch a thread holds in registers at most.
+constexpr int kPrefetchChunks = 4;
+
+// The rows [K, F] of xq, xk, xv of one mini-batch (Q, K and V, stored raw: the target V - K is
+// formed on chip), and its K learning rates. The next mini-batch is read into registers while
+// the current one computes (issue), then written to shared memory between mini-batches
+// (retire), so its global-memory latency is hidden. Where it does not fit the registers, or a
+// row is not a whole number of 16-byte chunks, load() reads it directly.
 template <typename T>
-__device__ __forceinline__ void load_mini_batch(const T* xq, const T* xk, const T* xv, const T* lr, float* qs,
-                                                float* ks, float* ts, float* lr_s, int K, int F, int ld) {
-    for (int e = threadIdx.x; e < K * F; e += blockDim.x) {
-        const int i = e / F;
-        const int f = e - i * F;
-        const float k = ttt_load(xk[e]);
-        qs[i * ld + f] = ttt_load(xq[e]);
-        ks[i * ld + f] = k;
-        ts[i * ld + f] = ttt_load(xv[e]) - k;
+struct MiniBatchLoader {
+    static constexpr int kPerChunk = 16 / (int)sizeof(T);  // elements per chunk
+    int chunks;     // chunks of one tensor
+    bool staged;    // the prefetch path applies
+    uint4 v[kPrefetchChunks];
+    float lr;
+
+    __device__ __forceinline__ MiniBatchLoader(int K, int F) {
+        chunks = K * F / kPerChunk;
+        staged = F % kPerChunk == 0 && 3 * chunks <= kPrefetchChunks * (int)blockDim.x;
     }
-    for (int e = threadIdx.x; e < K; e += blockDim.x) lr_s[e] = ttt_load(lr[e]);
+
+    __device__ __forceinline__ void issue(const T* q, const T* k, const T* val, const T* lr_src, int K) {
+#pragma unroll
+        for (int c = 0; c < kPrefetchChunks; ++c) {
+            const int idx = threadIdx.x + c * blockDim.x;
+            if (idx < 3 * chunks) {
+                const int t = idx / chunks;
+                const T* src = t == 0 ? q : t == 1 ? k : val;
+                v[c] = reinterpret_cast<const uint4*>(src)[idx - t * chunks];
+            }
+        }
+        if ((int)threadIdx.x < K) lr = ttt_load(lr_src[threadIdx.x]);
+    }
+
+    __device__ __forceinline__ void retire(float* qs, float* ks, float* vs, float* lr_s, int K, int F, int ld) {
+#pragma unroll
+        for (int c = 0; c < kPrefetchChunks; ++c) {
+            const int idx = threadIdx.x + c * blockDim.x;
+            if (idx < 3 * chunks) {
+                const int t = idx / chunks;
+                const int e = (idx - t * chunks) * kPerChunk;
+                const int i = e / F;
+                float* dst = (t == 0 ? qs : t == 1 ? ks : vs) + i * ld + (e - i * F);
+                const unsigned w[4] = {v[c].x, v[c].y, v[c].z, v[c].w};
+#pragma unroll
+                for (int j = 0; j < kPerChunk; ++j) {
+                    dst[j] = ttt_from_bits<T>(kPerChunk == 4 ? w[j] : w[j / 2] >> (16 * (j % 2)));
+                }
+            }
+        }
+        if ((int)threadIdx.x < K) lr_s[threadIdx.x] = lr;
+    }
+
+    __device__ __forceinline__ void load(const T* q, const T* k, const T* val, const T* lr_src, float* qs, float* ks,
+                                         float* vs, float* lr_s, int K, int F, int ld) {
+        if (staged) {
+            issue(q, k, val, lr_src, K);
+            retire(qs, ks, vs, lr_s, K, F, ld);
+            return;
+        }
+        for (int e = threadIdx.x; e < K * F; e += blockDim.x) {
+            const int i = e / F;
+            const int f = e - i * F;
+            qs[i * ld + f] = ttt_load(q[e]);
+            ks[i * ld + f] = ttt_load(k[e]);
+            vs[i * ld + f] = ttt_load(val[e]);
+        }
+        for (int e = threadIdx.x; e < K; e += blockDim.x) lr_s[e] = ttt_load(lr_src[e]);
+    }
+};
+
+// ts -= ks over [K, F] (the target V - K), float4 at a time.
+__device__ __forceinline__ void rows_axpy(float* ts, const float* ks, int K, int F, int ld) {
+    const int f4 = F / 4;
+    for (int e = threadIdx.x; e < K * f4; e += blockDim.x) {
+        const int i = e / f4;
+        float4* t = reinterpret_cast<float4*>(ts + i * ld) + (e - i * f4);
+        const float4 k = reinterpret_cast<const float4*>(ks + i * ld)[e - i * f4];
+        t->x -= k.x; t->y -= k.y; t->z -= k.z; t->w -= k.w;
+    }
+}
+
+// ks[i][:] *= tok_last * lr[i], float4 at a time.
+__device__ __forceinline__ void scale_rows(float* ks, const float* lr_s, float tok_last, int K, int F, int ld) {
+    const int f4 = F / 4;
+    for (int e = threadIdx.x; e < K * f4; e += blockDim.x) {
+        const int i = e / f4;
+        const float s = tok_last * lr_s[i];
+        float4* p = reinterpret_cast<float4*>(ks + i * ld) + (e - i * f4);
+        p->x *= s; p->y *= s; p->z *= s; p->w *= s;
+    }
 }
 
 // A layout the host did not size for leaves NaN in every output row this block owns, so

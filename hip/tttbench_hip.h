@@ -44,11 +44,49 @@ typedef __half ttt_f16;
 #define TTT_SHFL_XOR(v, lane_mask) __shfl_xor((v), (lane_mask))
 #endif
 
+// ---------------------------------------------------------------- thread block clusters
+// Hopper (sm_90) groups blocks into clusters that share shared memory and a barrier. Kernels
+// that use them exist only where TTT_HAS_CLUSTERS is 1; the host launches them only there.
+#if defined(TTT_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define TTT_HAS_CLUSTERS 1
+#include <cooperative_groups.h>
+#define TTT_CLUSTER_DIMS(c) __cluster_dims__(c, 1, 1)
+__device__ __forceinline__ int ttt_cluster_rank() { return (int)cooperative_groups::this_cluster().block_rank(); }
+// A barrier for every thread of every block of the cluster, which also orders their shared memory.
+__device__ __forceinline__ void ttt_cluster_sync() { cooperative_groups::this_cluster().sync(); }
+// The address of *p in the shared memory of block `rank` of the cluster.
+template <typename P>
+__device__ __forceinline__ P* ttt_cluster_map(P* p, int rank) {
+    return cooperative_groups::this_cluster().map_shared_rank(p, (unsigned)rank);
+}
+#else
+#define TTT_HAS_CLUSTERS 0
+#define TTT_CLUSTER_DIMS(c)
+#endif
+
+// The block's dynamic shared memory as float*, 16-byte aligned.
+#define TTT_DYNAMIC_SHARED(name)              \
+    extern __shared__ float4 ttt_smem_f4_[];  \
+    float* name = reinterpret_cast<float*>(ttt_smem_f4_)
+
 // ---------------------------------------------------------------- stored types (both vendors)
 __device__ __forceinline__ float ttt_load(float x) { return x; }
 __device__ __forceinline__ float ttt_load(ttt_f16 x) { return __half2float(x); }
 __device__ __forceinline__ void ttt_store(float* p, float v) { *p = v; }
 __device__ __forceinline__ void ttt_store(ttt_f16* p, float v) { *p = __float2half_rn(v); }
+
+// The value of one stored element from its raw bits (the low 16 bits for the 2-byte types), for
+// data moved as 16-byte vectors.
+template <typename T>
+__device__ __forceinline__ float ttt_from_bits(unsigned bits);
+template <>
+__device__ __forceinline__ float ttt_from_bits<float>(unsigned bits) { return __uint_as_float(bits); }
+template <>
+__device__ __forceinline__ float ttt_from_bits<ttt_bf16>(unsigned bits) { return __uint_as_float(bits << 16); }
+template <>
+__device__ __forceinline__ float ttt_from_bits<ttt_f16>(unsigned bits) {
+    return __half2float(__ushort_as_half((unsigned short)(bits & 0xffffu)));
+}
 
 // ---------------------------------------------------------------- reductions
 

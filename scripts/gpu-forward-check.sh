@@ -5,10 +5,10 @@
 #   verify12   verify at 12m, both ttt-types, all dtypes
 #   verify     verify at 125m, 125m-h32 and 760m, both ttt-types, all dtypes
 #   timing     device copy and GEMM ceilings, then forward and inner forward at B=1, L=2048, float32:
-#              125m linear and mlp, 1b linear (GpuTiming)
+#              125m linear and mlp, 1b linear (GpuTiming), with every inner-scan kernel
 #   memcheck   verify at 12m under compute-sanitizer --tool memcheck
 #   racecheck  the inner scans at 12m under compute-sanitizer --tool racecheck
-#   ncu        one launch of each inner scan at 125m under Nsight Compute
+#   ncu        the first launch of each inner scan at 125m (the kernel chosen) under Nsight Compute
 #   sass       instruction counts of the inner-scan kernels' SASS
 # A step's log is STEP.log; logs.tgz holds them all, refreshed after every step, so that what
 # ran comes back even when the session is cut short.
@@ -49,8 +49,9 @@ for s in "$@"; do
             step verify 330 "${java[@]}" org.tttbench.verify.Verifier --model-size 125m,125m-h32,760m
             grep -E "FAIL|ERROR|verify:" "$logs/verify.log" | tail -n 30 ;;
         timing)
-            step timing 300 "${java[@]}" org.tttbench.gpu.GpuTiming --ceilings --model-size 125m --ttt-type linear,mlp
-            step timing1b 200 "${java[@]}" org.tttbench.gpu.GpuTiming --model-size 1b --ttt-type linear
+            step timing 300 "${java[@]}" org.tttbench.gpu.GpuTiming --ceilings --variants --model-size 125m \
+                --ttt-type linear,mlp
+            step timing1b 200 "${java[@]}" org.tttbench.gpu.GpuTiming --variants --model-size 1b --ttt-type linear
             sed -n '/^summary/,$p' "$logs/timing.log" "$logs/timing1b.log" ;;
         memcheck)
             step memcheck 300 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 \
@@ -62,7 +63,7 @@ for s in "$@"; do
             grep -E "RACECHECK SUMMARY|ERROR SUMMARY|verify:|FAIL" "$logs/racecheck.log" | tail -n 10 ;;
         ncu)
             for t in linear mlp; do
-                step "ncu-$t" 150 ncu --target-processes all --kernel-name "regex:ttt_${t}_shared_f32" --launch-count 1 \
+                step "ncu-$t" 150 ncu --target-processes all --kernel-name "regex:ttt_${t}_" --launch-count 1 \
                     --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section LaunchStats \
                     --section Occupancy --section MemoryWorkloadAnalysis \
                     "${java[@]}" org.tttbench.gpu.GpuTiming --model-size 125m --ttt-type "$t" --what inner \
@@ -71,11 +72,12 @@ for s in "$@"; do
             grep -E "Duration|Issue Slots Busy|Stall|SM Busy|Executed Ipc" "$logs"/ncu-*.log | head -n 40 ;;
         sass)
             mkdir -p "$work/sass"
-            (cd "$work/sass" && unzip -o -q "$home/lib/benchmarks.jar" 'kernels/nvidia/sm_90/*')
+            python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("kernels/nvidia/sm_90/")])' \
+                "$home/lib/benchmarks.jar" "$work/sass"
             for k in ttt_linear ttt_mlp; do
                 cuobjdump -sass "$work/sass/kernels/nvidia/sm_90/$k.cubin" >"$logs/$k.sass" 2>&1
             done
-            for f in ttt_linear_shared_f32 ttt_mlp_shared_f32; do
+            for f in ttt_linear_shared_f32 ttt_mlp_cluster8_f32; do
                 echo "$f:"
                 awk "/Function : $f\$/{p=1;next} /Function :/{p=0} p" "$logs"/ttt_*.sass \
                     | grep -oE '^ +/\*[0-9a-f]+\*/ +[A-Z0-9_.]+' | awk '{print $2}' | sort | uniq -c | sort -rn | head -n 12

@@ -35,7 +35,7 @@ public final class GpuBackend implements Backend {
     private static final List<String> MODULES =
             List.of("elementwise", "embedding", "norms", "ttt_inputs", "ttt_linear", "ttt_mlp");
     private static final int THREADS = 256;
-    /** Threads of one inner-scan block: 8 warps (4 on CDNA) share the 4x4 tiles of each phase. */
+    /** Threads of one inner-scan block (the kernels' launch bound): 8 warps, 4 on CDNA. */
     private static final int SCAN_THREADS = 256;
 
     private final GpuRuntime rt;
@@ -51,7 +51,7 @@ public final class GpuBackend implements Backend {
     private final List<Long> graphs = new ArrayList<>();
     private final Call call = new Call();
     private final int maxBlocks;
-    private InnerPlacement forcedPlacement;
+    private InnerVariant forcedVariant;
     private long workspace;
     private long workspaceBytes;
     private boolean closed;
@@ -391,27 +391,60 @@ public final class GpuBackend implements Backend {
     // ---------------------------------------------------------------- inner loop
 
     /**
-     * Makes the inner scans use {@code placement} instead of the fastest one the device's shared
-     * memory allows (null: back to that), so that verification can check every variant.
-     *
-     * @throws IllegalArgumentException when a later scan's placement does not fit the device
+     * Makes the inner scans run {@code variant} instead of the one chosen for the device (null:
+     * back to that), so that verification and timing can check every kernel.
      */
-    public void forceInnerPlacement(InnerPlacement placement) {
-        this.forcedPlacement = placement;
+    public void forceInnerVariant(InnerVariant variant) {
+        this.forcedVariant = variant;
     }
 
-    /** Every placement an inner scan of this shape can run with on this device, fastest first. */
-    public List<InnerPlacement> innerPlacements(TttType type, int headDim, int miniBatch) {
-        InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch);
-        return Arrays.stream(InnerPlacement.values())
-                .filter(p -> layout.sharedBytes(p) <= rt.maxSharedMemoryPerBlock())
-                .toList();
+    /** Whether the device runs thread block clusters (NVIDIA sm_90 and newer). */
+    boolean clusters() {
+        if (!rt.name().equals("cuda")) return false;
+        String arch = rt.architecture();
+        if (!arch.startsWith("sm_")) return false;
+        try {
+            return Integer.parseInt(arch.substring(3).replaceAll("[^0-9].*$", "")) >= 90;
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
-    /** The placement an inner scan of this shape runs with on this device. */
-    public InnerPlacement innerPlacement(TttType type, int headDim, int miniBatch) {
+    private boolean fits(InnerVariant v, TttType type, int headDim, int miniBatch) {
+        try {
+            InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch, v.cluster());
+            return layout.sharedBytes(v.placement()) <= rt.maxSharedMemoryPerBlock();
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            return false;
+        }
+    }
+
+    /** Every inner-scan kernel that can run a scan of this shape on this device. */
+    public List<InnerVariant> innerVariants(TttType type, int headDim, int miniBatch) {
+        List<InnerVariant> all = new ArrayList<>();
+        for (InnerPlacement p : InnerPlacement.values()) all.add(InnerVariant.single(p));
+        if (clusters()) {
+            for (int c : type == TttType.MLP ? new int[] {2, 4, 8} : new int[] {2, 4}) all.add(InnerVariant.cluster(c));
+        }
+        return all.stream().filter(v -> fits(v, type, headDim, miniBatch)).toList();
+    }
+
+    /**
+     * The kernel an inner scan of this shape over {@code blocks} (batch × heads) sequences runs:
+     * for TTT-MLP on a device with clusters, the largest cluster whose blocks all fit on the
+     * device at once with room to spare (a cluster must sit within one GPC); otherwise one block
+     * per sequence, with the state in shared memory if it fits.
+     */
+    public InnerVariant innerVariant(TttType type, int headDim, int miniBatch, long blocks) {
+        if (forcedVariant != null) return forcedVariant;
+        if (type == TttType.MLP && clusters()) {
+            for (int c : new int[] {8, 4, 2}) {
+                InnerVariant v = InnerVariant.cluster(c);
+                if (blocks * c <= rt.multiprocessorCount() * 3L / 4 && fits(v, type, headDim, miniBatch)) return v;
+            }
+        }
         InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch);
-        return forcedPlacement != null ? forcedPlacement : layout.choose(rt.maxSharedMemoryPerBlock());
+        return InnerVariant.single(layout.choose(rt.maxSharedMemoryPerBlock()));
     }
 
     @Override
@@ -455,23 +488,29 @@ public final class GpuBackend implements Backend {
             sameType(op, DType.FLOAT32, lastState);
         }
 
-        InnerScanLayout layout = new InnerScanLayout(in.type(), f, k);
-        InnerPlacement p = innerPlacement(in.type(), f, k);
+        InnerVariant v = innerVariant(in.type(), f, k, (long) b * h);
+        if (v.cluster() > 1 && !clusters()) {
+            throw new IllegalArgumentException("inner scan kernel " + v + " needs thread block clusters, which "
+                    + device() + " does not have");
+        }
+        InnerScanLayout layout = new InnerScanLayout(in.type(), f, k, v.cluster());
+        InnerPlacement p = v.placement();
         long shared = layout.sharedBytes(p);
         if (shared > rt.maxSharedMemoryPerBlock()) {
-            throw new IllegalArgumentException("inner scan placement " + p + " needs " + shared
+            throw new IllegalArgumentException("inner scan kernel " + v + " needs " + shared
                     + " bytes of shared memory per block; this device allows " + rt.maxSharedMemoryPerBlock());
         }
         long wsFloats = layout.workspaceFloats(p);
         long ws = workspace(wsFloats * 4 * b * h);
-        long fn = function((mlp ? "ttt_mlp_" : "ttt_linear_") + p.kernelName(), t);
+        // The cluster kernels of the linear scan take the same arguments and ignore the workspace.
+        long fn = function((mlp ? "ttt_mlp_" : "ttt_linear_") + v.kernelName(), t);
         raiseSharedLimit(fn, shared);
         Call c = call.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.w1()).p(in.b1());
         if (mlp) c.p(in.w2()).p(in.b2());
         c.p(in.normWeight()).p(in.normBias()).p(out).p(checkpoints).i(checkpoints == null ? 1 : interval).p(lastState)
                 .p(ws).i(Math.toIntExact(wsFloats)).i((int) shared).i(h).i(l).i(f).i(k)
                 .f((float) ModelConfig.LAYER_NORM_EPS)
-                .launch(Math.multiplyExact(b, h), SCAN_THREADS, (int) shared);
+                .launch(Math.multiplyExact(Math.multiplyExact(b, h), v.cluster()), SCAN_THREADS, (int) shared);
     }
 
     @Override

@@ -11,6 +11,7 @@ import org.tttbench.backend.Tensor;
 import org.tttbench.config.BackendKind;
 import org.tttbench.config.BenchConfig;
 import org.tttbench.config.DType;
+import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
 import org.tttbench.model.Parameters;
 import org.tttbench.model.Workload;
@@ -26,7 +27,11 @@ import org.tttbench.verify.Verifier;
  * <pre>
  * java -cp benchmarks.jar org.tttbench.gpu.GpuTiming --model-size 125m,1b --ttt-type linear,mlp
  *      [--what forward,inner] [--dtype float32] [--batch 1] [--seq-len 2048] [--warmup 3]
- *      [--repeats 10] [--tf32] [--ceilings] [--no-check]
+ *      [--repeats 10] [--tf32] [--ceilings] [--no-check] [--variants]
+ * </pre>
+ * --variants also times the work with every inner-scan kernel the device can run (state
+ * placements, cluster sizes).
+ * <pre>
  * </pre>
  */
 public final class GpuTiming {
@@ -64,6 +69,7 @@ public final class GpuTiming {
         boolean tf32 = false;
         boolean ceilings = false;
         boolean check = true;
+        List<InnerVariant> variants = List.of();
         try {
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
@@ -71,6 +77,7 @@ public final class GpuTiming {
                     case "--tf32" -> tf32 = true;
                     case "--ceilings" -> ceilings = true;
                     case "--no-check" -> check = false;
+                    case "--variants" -> variants = null;
                     default -> {
                         if (i + 1 >= args.length) throw new IllegalArgumentException("unknown option or missing value: " + a);
                         String v = args[++i];
@@ -112,7 +119,7 @@ public final class GpuTiming {
                             inner ? "inner" : "forward", dtype.flag(), batch, seqLen, tf32 ? " tf32" : "");
                     try {
                         if (check) Verifier.checkConfig(config);
-                        summary.addAll(time(config, label, warmup, repeats, out));
+                        summary.addAll(time(config, label, warmup, repeats, out, variants == null));
                     } catch (RuntimeException e) {
                         out.println(label + "  FAILED: " + e.getMessage());
                         summary.add(label + "  FAILED");
@@ -126,13 +133,33 @@ public final class GpuTiming {
         return 0;
     }
 
-    private static List<String> time(BenchConfig config, String label, int warmup, int repeats, PrintStream out) {
+    /**
+     * @param everyVariant also time the work with every inner-scan kernel the device can run,
+     *                     not only the one chosen for it
+     */
+    private static List<String> time(BenchConfig config, String label, int warmup, int repeats, PrintStream out,
+            boolean everyVariant) {
         List<String> lines = new ArrayList<>();
         try (Backend b = Backends.open(config.backend(), config.dtype(), config.tf32())) {
             if (!(b instanceof GpuBackend g)) throw new IllegalStateException("no GPU backend");
             Workload wl = Workload.build(b, config, config.innerOnly() ? Workload.Kind.INNER_FORWARD : Workload.Kind.FORWARD);
             b.synchronize();
             GpuRuntime rt = g.runtime();
+            ModelConfig m = config.model();
+            InnerVariant chosen = g.innerVariant(m.tttType(), m.headDim(), m.miniBatch(), (long) config.batch() * m.heads());
+            label = label + " [" + chosen + "]";
+            if (everyVariant) {
+                for (InnerVariant v : g.innerVariants(m.tttType(), m.headDim(), m.miniBatch())) {
+                    // The global-memory placements only matter to the inner scan alone.
+                    if (!config.innerOnly() && v.placement() != InnerPlacement.SHARED && !v.equals(chosen)) continue;
+                    g.forceInnerVariant(v);
+                    String l = String.format(Locale.ROOT, "%s  kernel %-11s %s", label, v.kernelName(),
+                            Stats.of(measure(rt, wl::run, 2, repeats)).format());
+                    out.println(l);
+                    lines.add(l);
+                }
+                g.forceInnerVariant(null);
+            }
             double[] eager = measure(rt, wl::run, warmup, repeats);
             Runnable replay = g.graph(wl::run);
             double[] graph = measure(rt, replay, warmup, repeats);

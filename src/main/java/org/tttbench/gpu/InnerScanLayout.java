@@ -3,12 +3,15 @@ package org.tttbench.gpu;
 import org.tttbench.config.TttType;
 
 /**
- * The memory one block of an inner-scan kernel needs, mirroring linear_state_floats,
- * linear_scratch_floats, mlp_state_floats and mlp_scratch_floats in hip/ttt_linear.hip and
- * hip/ttt_mlp.hip. The kernels recompute these and write NaN instead of running when the host
+ * The memory one block of an inner-scan kernel needs, mirroring the *_state_floats and
+ * *_scratch_floats functions of hip/ttt_linear.hip and hip/ttt_mlp.hip. The kernels recompute these and write NaN instead of running when the host
  * sized differently, so a mismatch fails verification rather than corrupting memory.
+ *
+ * @param cluster blocks per (batch, head): 1, or on devices with thread block clusters 2 or 4
+ *                (linear: each block holds 1/cluster of W's columns) or 2, 4, 8 (MLP: each
+ *                block holds 1/cluster of the hidden layer)
  */
-record InnerScanLayout(TttType type, int headDim, int miniBatch) {
+record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
 
     /** kSplitW2 and kSplitAttn of hip/ttt_mlp.hip. */
     private static final int MLP_SPLIT_W2 = 2;
@@ -22,23 +25,43 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch) {
             throw new UnsupportedOperationException(
                     "the GPU inner scan needs a mini-batch that is a multiple of 4 and at most 64, got " + miniBatch);
         }
+        boolean built = type == TttType.MLP ? cluster == 1 || cluster == 2 || cluster == 4 || cluster == 8
+                : cluster == 1 || cluster == 2 || cluster == 4;
+        if (!built) throw new IllegalArgumentException("no " + type.flag() + " scan kernel for clusters of " + cluster);
+        if (type == TttType.MLP && (4 * headDim / cluster) % (4 * MLP_SPLIT_ATTN) != 0) {
+            throw new UnsupportedOperationException("the GPU MLP scan on clusters of " + cluster
+                    + " needs 4F/" + cluster + " divisible by " + 4 * MLP_SPLIT_ATTN + ", got F=" + headDim);
+        }
+        if (type == TttType.LINEAR && (headDim / cluster) % 4 != 0) {
+            throw new UnsupportedOperationException("the GPU linear scan on clusters of " + cluster
+                    + " needs F/" + cluster + " divisible by 4, got F=" + headDim);
+        }
+    }
+
+    InnerScanLayout(TttType type, int headDim, int miniBatch) {
+        this(type, headDim, miniBatch, 1);
     }
 
     long stateFloats() {
         long f = headDim;
+        long f1c = 4 * f / cluster;
+        long fc = f / cluster;
         return switch (type) {
-            case LINEAR -> f * (f + 4) + f;
-            case MLP -> f * (4 * f + 4) + 4 * f + 4 * f * (f + 4) + f;
+            case LINEAR -> f * (fc + 4) + fc;
+            case MLP -> f * (f1c + 4) + f1c + f1c * (f + 4) + f;
         };
     }
 
     long scratchFloats() {
         long f = headDim;
         long k = miniBatch;
+        long f1c = 4 * f / cluster;
+        long partialSets = cluster == 1 ? 1 : 2;
         return switch (type) {
-            case LINEAR -> 5 * k * (f + 4) + k * (k + 4) + 2 * k + 2 * f;
-            case MLP -> (5 + MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (4 * f + 4) + (1 + MLP_SPLIT_ATTN) * k * (k + 4)
-                    + 2 * k + 2 * f;
+            case LINEAR -> cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
+                    : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
+            case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4)
+                    + (1 + MLP_SPLIT_ATTN) * k * (k + 4) + 2 * k + 2 * f;
         };
     }
 

@@ -19,7 +19,7 @@ import org.tttbench.config.ModelConfig;
 import org.tttbench.config.Preset;
 import org.tttbench.config.TttType;
 import org.tttbench.gpu.GpuBackend;
-import org.tttbench.gpu.InnerPlacement;
+import org.tttbench.gpu.InnerVariant;
 import org.tttbench.model.InnerProblem;
 import org.tttbench.model.ParameterSpec;
 import org.tttbench.model.Parameters;
@@ -326,7 +326,7 @@ public final class Verifier {
 
     /**
      * The inner scan on random inputs, with checkpoints (interval 2) and the last state, once
-     * for every placement of the state that the device allows.
+     * for every kernel variant the device can run (state placements, cluster sizes).
      */
     void checkInner(ModelConfig cfg, int batch, int seqLen) {
         int h = cfg.heads();
@@ -363,14 +363,13 @@ public final class Verifier {
         Pair refLast = output(DType.FLOAT32, batch, h, s);
         ref.innerForward(ri, refOut.r(), refCk.r(), interval, refLast.r());
 
-        List<InnerPlacement> placements = test instanceof GpuBackend g
-                ? g.innerPlacements(cfg.tttType(), f, k) : List.of();
+        List<InnerVariant> variants = test instanceof GpuBackend g ? g.innerVariants(cfg.tttType(), f, k) : List.of();
         List<String> labels = new ArrayList<>();
-        if (placements.isEmpty()) labels.add("");
-        for (InnerPlacement p : placements) labels.add(p.kernelName());
+        if (variants.isEmpty()) labels.add("");
+        for (InnerVariant v : variants) labels.add(v.kernelName());
         String type = cfg.tttType().flag();
         for (int i = 0; i < labels.size(); i++) {
-            if (test instanceof GpuBackend g) g.forceInnerPlacement(placements.get(i));
+            if (test instanceof GpuBackend g) g.forceInnerVariant(variants.get(i));
             String tag = labels.get(i).isEmpty() ? "" : " [" + labels.get(i) + "]";
             Tensor out = test.allocate(batch, seqLen, cfg.hidden());
             Tensor ck = test.allocate(DType.FLOAT32, slots, batch, h, s);
@@ -381,7 +380,7 @@ public final class Verifier {
             try {
                 test.innerForward(ti, out, ck, interval, last);
             } finally {
-                if (test instanceof GpuBackend g) g.forceInnerPlacement(null);
+                if (test instanceof GpuBackend g) g.forceInnerVariant(null);
             }
             compare("innerForward " + type + " out" + tag, Kind.SCAN, out, refOut.r());
             compare("innerForward " + type + " checkpoints" + tag, Kind.SCAN, ck, refCk.r());
