@@ -1,0 +1,85 @@
+package org.tttbench.gpu;
+
+import org.tttbench.config.TttType;
+
+/**
+ * The memory one block of an inner-scan backward kernel needs, mirroring linear_bwd_state_floats,
+ * linear_bwd_scratch_floats, mlp_bwd_state_floats and mlp_bwd_scratch_floats in
+ * hip/ttt_linear_backward.hip and hip/ttt_mlp_backward.hip. The kernels recompute these and
+ * write NaN instead of running when the host sized differently.
+ *
+ * <p>"State" is the inner state and its gradient, padded on chip; a packed state (the
+ * checkpoints' layout) has {@link #packedStateFloats()} floats.
+ */
+record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
+
+    InnerBackwardLayout {
+        if (headDim % 4 != 0) {
+            throw new UnsupportedOperationException("the GPU inner backward needs a head dim divisible by 4, got " + headDim);
+        }
+        if (miniBatch % 4 != 0 || miniBatch > 64) {
+            throw new UnsupportedOperationException(
+                    "the GPU inner backward needs a mini-batch that is a multiple of 4 and at most 64, got " + miniBatch);
+        }
+    }
+
+    /** Floats of one packed state: W1, b1 (W2, b2). */
+    long packedStateFloats() {
+        long f = headDim;
+        return switch (type) {
+            case LINEAR -> f * f + f;
+            case MLP -> 8 * f * f + 5 * f;
+        };
+    }
+
+    /** Floats of one (batch, head)'s partial: the packed state's gradient, dγ, dβ, dtok. */
+    long partialFloats() {
+        return packedStateFloats() + 2L * headDim + miniBatch;
+    }
+
+    long stateFloats() {
+        long f = headDim;
+        return switch (type) {
+            case LINEAR -> 2 * (f * (f + 4) + f);
+            case MLP -> 2 * (f * (4 * f + 4) + 4 * f + 4 * f * (f + 4) + f);
+        };
+    }
+
+    long scratchFloats() {
+        long f = headDim;
+        long k = miniBatch;
+        return switch (type) {
+            case LINEAR -> 14 * k * (f + 4) + 5 * k * (k + 4) + 4 * k + 4 * f;
+            case MLP -> 13 * k * (f + 4) + 9 * k * (4 * f + 4) + 9 * k * (k + 4) + 4 * k + 4 * f;
+        };
+    }
+
+    long sharedBytes(InnerPlacement p) {
+        return 4 * switch (p) {
+            case SHARED -> stateFloats() + scratchFloats();
+            case STATE_GLOBAL -> scratchFloats();
+            case ALL_GLOBAL -> 0;
+        };
+    }
+
+    long workspaceFloats(InnerPlacement p) {
+        return switch (p) {
+            case SHARED -> 0;
+            case STATE_GLOBAL -> stateFloats();
+            case ALL_GLOBAL -> stateFloats() + scratchFloats();
+        };
+    }
+
+    /** States a segment of {@code interval} mini-batches recomputes into global scratch. */
+    static int recomputedStates(int interval) {
+        return Math.max(0, interval - 2);
+    }
+
+    /** The fastest placement that fits {@code maxSharedBytes} of shared memory per block. */
+    InnerPlacement choose(long maxSharedBytes) {
+        for (InnerPlacement p : InnerPlacement.values()) {
+            if (sharedBytes(p) <= maxSharedBytes) return p;
+        }
+        throw new IllegalStateException("unreachable: the global placement needs no shared memory");
+    }
+}
