@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Builds the kernels of hip/ for the CPU emulation (emu_runtime.h), for tests on machines with
+no GPU: each hip/NAME.hip becomes a shared library with, for every extern "C" kernel K, a
+function emu_call_K(void** kernelParams) that unpacks the launch's argument array and calls K.
+The libraries are laid out as the jar's kernels/ folder with the names a CUDA device of sm_90
+looks for (kernels/nvidia/sm_90/NAME.cubin and kernels/index.txt), so KernelImages finds them
+when this folder comes first on the class path; EmulatedRuntime loads them.
+
+usage: build.py HIP_DIR OUT_DIR [NAME ...]   (default: every hip/*.hip)
+"""
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED_FLOATS = 65536  # 256 KB of dynamic shared memory per declaration
+
+
+def transform(text):
+    # Dynamic shared memory becomes a plain array defined below; static shared memory a static
+    # variable, one per declaration, which the fibers of a block share.
+    text = re.sub(r'extern\s+__shared__', 'extern', text)
+    return re.sub(r'__shared__', 'static', text)
+
+
+def param_type(p):
+    p = p.strip()
+    m = re.match(r'^(.*?)(\w+)$', p)
+    if not m:
+        raise ValueError('cannot parse parameter ' + p)
+    return m.group(1).strip()
+
+
+def main():
+    hip_dir, out_dir = sys.argv[1], sys.argv[2]
+    names = sys.argv[3:] or sorted(f[:-4] for f in os.listdir(hip_dir) if f.endswith('.hip'))
+    target = os.path.join(out_dir, 'kernels', 'nvidia', 'sm_90')
+    os.makedirs(target, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for f in os.listdir(hip_dir):
+            if f.endswith('.h') or f.endswith('.hip'):
+                with open(os.path.join(hip_dir, f)) as src, open(os.path.join(tmp, f), 'w') as dst:
+                    dst.write(transform(src.read()))
+        for name in names:
+            hip = os.path.join(tmp, name + '.hip')
+            flags = ['-std=c++17', '-I', HERE, '-I', tmp]
+            pre = subprocess.run(['g++', '-E', '-P', '-x', 'c++'] + flags + [hip], check=True, capture_output=True,
+                                 text=True).stdout
+            kernels = re.findall(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)\s*\{', pre)
+            if not kernels:
+                raise SystemExit('no kernels found in ' + name)
+            arrays = set(re.findall(r'extern\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;', pre))
+            spaces = set(re.findall(r'namespace\s+(\w+)\s*\{', pre))
+            lines = ['#include "%s.hip"' % name]
+            for typ, arr in sorted(arrays):
+                lines.append('alignas(16) %s %s[%d * 4 / sizeof(%s)];' % (typ, arr, SHARED_FLOATS, typ))
+                for ns in sorted(spaces):
+                    lines.append('namespace %s { alignas(16) %s %s[%d * 4 / sizeof(%s)]; }'
+                                 % (ns, typ, arr, SHARED_FLOATS, typ))
+            for k, params in kernels:
+                types = [param_type(p) for p in params.split(',')] if params.strip() else []
+                call = ', '.join('*reinterpret_cast<%s*>(a[%d])' % (t, i) for i, t in enumerate(types))
+                lines.append('extern "C" void emu_call_%s(void** a) { %s(%s); }' % (k, k, call))
+            wrapper = os.path.join(tmp, name + '_emu.cpp')
+            with open(wrapper, 'w') as w:
+                w.write('\n'.join(lines) + '\n')
+            out = os.path.join(target, name + '.cubin')
+            subprocess.run(['g++', '-O2', '-g', '-shared', '-fPIC', '-w'] + flags + [wrapper, '-o', out], check=True)
+            print('emu: %s (%d kernels)' % (name, len(kernels)))
+    with open(os.path.join(out_dir, 'kernels', 'index.txt'), 'w') as idx:
+        for f in sorted(os.listdir(target)):
+            if f.endswith('.cubin'):
+                idx.write('nvidia/sm_90/' + f + '\n')
+
+
+if __name__ == '__main__':
+    main()
