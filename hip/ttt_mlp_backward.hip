@@ -54,6 +54,11 @@ __device__ __forceinline__ void mlp_store_state(float* dst, const float* W1, con
     pack_rows(dst + 2 * F * F1 + F1, B2, 1, F, F);
 }
 
+// One of four buffers by index: where partial sum s of a split product goes.
+__device__ __forceinline__ float* pick(int s, float* a, float* b, float* c, float* d) {
+    return s == 0 ? a : s == 1 ? b : s == 2 ? c : d;
+}
+
 template <typename T, int PLACEMENT>
 __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                                   const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ norm_w,
@@ -158,6 +163,7 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
     zero_floats(dgam, 2 * F + K);
 
     const int warp = tid / warpSize;
+    const int lane = tid % warpSize;
     const int warps = nt / warpSize;
     const int tf = (K / 4) * (F / 4);     // 4x4 tiles of a [K, F] result
     const int tf1 = (K / 4) * (F1 / 4);   // of a [K, F1] result
@@ -165,6 +171,11 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
     const int tw = (F / 4) * (F1 / 4);    // of an [F, F1] or [F1, F] result
     const int mini_batches = seq_len / K;
     const int slots = (mini_batches + interval - 1) / interval;
+
+    // Products that reduce over F1 into a [K, F] or [K, K] result have few tiles; they are split
+    // over the reduction into partial sums in buffers free at that point, added in a fixed order
+    // by their consumer, so that every thread has work.
+    const int c3 = ((F1 / 4 + 2) / 3) * 4;  // a third of F1, rounded up to whole float4 steps
 
     for (int slot = slots - 1; slot >= 0; --slot) {
         const int first = slot * interval;
@@ -198,21 +209,28 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                 }
             }
             __syncthreads();
-            // Z2 = X2 W2 + b2
-            for (int u = tid; u < tf; u += nt) {
+            // X2 W2 in four partial sums over F1
+            for (int u = tid; u < 4 * tf; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                const Tile tl(u, K, false);
-                tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, W2, ld, tl.c0, 0, F1);
+                const int s = u / tf;
+                const Tile tl(u - s * tf, K, false);
+                tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, W2, ld, tl.c0, s * F, (s + 1) * F);
+                float* part4 = pick(s, DQ, DK, DZ2, DV);
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) ZH2[tl.row(r) * ld + tl.c0 + c] = acc[r][c] + B2[tl.c0 + c];
+                    for (int c = 0; c < 4; ++c) part4[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
                 }
             }
             __syncthreads();
-            // G2 = lnL2grad(Z2), and e o G2 for the update
+            // Z2 = b2 + the partial sums;  G2 = lnL2grad(Z2), and e o G2 for the update (in DQ,
+            // where each lane overwrites only the partial sums it has read)
             for (int i = warp; i < K; i += warps) {
+                for (int f = lane; f < F; f += warpSize) {
+                    const int at = i * ld + f;
+                    ZH2[at] = B2[f] + DQ[at] + DK[at] + DZ2[at] + DV[at];
+                }
                 ln_l2_grad_row_keep(ZH2 + i * ld, Ts + i * ld, gam, bet, F, eps, G2 + i * ld, sig2 + i, EG2 + i * ld,
                                     tok_s[K - 1] * lr_s[i]);
             }
@@ -317,22 +335,28 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
             }
             __syncthreads();
 
-            // Z2 = X2 W2 + b2
-            for (int u = tid; u < tf; u += nt) {
+            // X2 W2 in four partial sums over F1
+            for (int u = tid; u < 4 * tf; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                const Tile tl(u, K, false);
-                tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, W2, ld, tl.c0, 0, F1);
+                const int s = u / tf;
+                const Tile tl(u - s * tf, K, false);
+                tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, W2, ld, tl.c0, s * F, (s + 1) * F);
+                float* part4 = pick(s, DQ, DK, DZ2, DV);
 #pragma unroll
                 for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) ZH2[tl.row(r) * ld + tl.c0 + c] = acc[r][c] + B2[tl.c0 + c];
+                    for (int c = 0; c < 4; ++c) part4[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
                 }
             }
             __syncthreads();
 
-            // G2 = lnL2grad(Z2), keeping zh and sigma
+            // Z2 = b2 + the partial sums;  G2 = lnL2grad(Z2), keeping zh and sigma
             for (int i = warp; i < K; i += warps) {
+                for (int f = lane; f < F; f += warpSize) {
+                    const int at = i * ld + f;
+                    ZH2[at] = B2[f] + DQ[at] + DK[at] + DZ2[at] + DV[at];
+                }
                 ln_l2_grad_row_keep(ZH2 + i * ld, Ts + i * ld, gam, bet, F, eps, G2 + i * ld, sig2 + i, nullptr, 0.0f);
             }
             __syncthreads();
@@ -377,63 +401,89 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
             }
             __syncthreads();
 
-            // ZB2 = XB W2 + b2;  A2 = XB X2^T, M2
-            for (int u = tid; u < tf + tm; u += nt) {
+            // XB W2 and XB X2^T, each in four partial sums over F1
+            for (int u = tid; u < 4 * tf + 4 * tm; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                if (u < tf) {
-                    const Tile tl(u, K, false);
-                    tile_mma<false, false>(acc, XB, ld1, tl.r0, tl.rs, W2, ld, tl.c0, 0, F1);
+                if (u < 4 * tf) {
+                    const int s = u / tf;
+                    const Tile tl(u - s * tf, K, false);
+                    tile_mma<false, false>(acc, XB, ld1, tl.r0, tl.rs, W2, ld, tl.c0, s * F, (s + 1) * F);
+                    float* part4 = pick(s, DQ, DK, DZ2, DV);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) ZB2[tl.row(r) * ld + tl.c0 + c] = acc[r][c] + B2[tl.c0 + c];
+                        for (int c = 0; c < 4; ++c) part4[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
                     }
                 } else {
-                    const Tile tl(u - tf, K, false);
-                    tile_mma<false, true>(acc, XB, ld1, tl.r0, tl.rs, X2, ld1, tl.c0, 0, F1);
+                    const int v = u - 4 * tf;
+                    const int s = v / tm;
+                    const Tile tl(v - s * tm, K, false);
+                    tile_mma<false, true>(acc, XB, ld1, tl.r0, tl.rs, X2, ld1, tl.c0, s * F, (s + 1) * F);
+                    float* part4 = pick(s, DZG2, DZG1, DA2, DA1);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
-                        const int i = tl.row(r);
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) {
-                            const int j = tl.c0 + c;
-                            A2[i * ldm + j] = acc[r][c];
-                            M2[i * ldm + j] = j <= i ? tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
-                        }
+                        for (int c = 0; c < 4; ++c) part4[tl.row(r) * ldm + tl.c0 + c] = acc[r][c];
                     }
                 }
             }
             __syncthreads();
 
-            // ZB2 -= M2 G2
-            for (int u = tid; u < tf; u += nt) {
-                float acc[4][4];
-                zero(acc);
-                const Tile tl(u, K, false);
-                tile_mma<false, false>(acc, M2, ldm, tl.r0, tl.rs, G2, ld, tl.c0, 0, K);
-#pragma unroll
-                for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB2[tl.row(r) * ld + tl.c0 + c] -= acc[r][c];
-                }
-            }
-            __syncthreads();
-
-            // out = Q + LN(ZB2): xh in place of ZB2, and dZB2
+            // A2 = XB X2^T and M2 from their partial sums;  ZB2 = b2 + XB W2 - M2 G2, row by row
+            // (each lane forms the M2 coefficients it needs);  out = Q + LN(ZB2): xh, dZB2
             for (int i = warp; i < K; i += warps) {
+                const float* pa = DZG2 + i * ldm;
+                const float* pb = DZG1 + i * ldm;
+                const float* pc = DA2 + i * ldm;
+                const float* pd = DA1 + i * ldm;
+                for (int j = lane; j < K; j += warpSize) {
+                    const float a = pa[j] + pb[j] + pc[j] + pd[j];
+                    A2[i * ldm + j] = a;
+                    M2[i * ldm + j] = j <= i ? tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
+                }
+                for (int f = lane; f < F; f += warpSize) {
+                    const int at = i * ld + f;
+                    float z = B2[f] + DQ[at] + DK[at] + DZ2[at] + DV[at];
+                    for (int j = 0; j <= i; ++j) {
+                        const float a = pa[j] + pb[j] + pc[j] + pd[j];
+                        z -= tok_s[i] * lr_s[j] * (a + 1.0f) * G2[j * ld + f];
+                    }
+                    ZB2[at] = z;
+                }
                 out_norm_backward_row(ZB2 + i * ld, dout_n + (long)i * dim, gam, F, eps, DZB2 + i * ld);
             }
             __syncthreads();
 
-            // dG1 = -e o (K dW1' + db1');  GD1 = G1 dW1'^T;  PU2 = X2 dW2' + db2';
-            // dX2 = -e o (G2 dW2'^T);  dXB = dZB2 W2^T;  dZG2 = dZB2 G2^T;  dgamma, dbeta of the output norm
-            for (int u = tid; u < 3 * tf1 + 2 * tf + tm + F; u += nt) {
+            // GD1 = G1 dW1'^T and PU2 = X2 dW2' + db2' in three partial sums over F1 each (the
+            // longest work first);  dG1 = -e o (K dW1' + db1');  dX2 = -e o (G2 dW2'^T);
+            // dXB = dZB2 W2^T;  dZG2 = dZB2 G2^T;  dgamma, dbeta of the output norm
+            for (int u = tid; u < 6 * tf + 3 * tf1 + tm + F; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                if (u < 3 * tf1) {
-                    const int which = u / tf1;
-                    const Tile tl(u - which * tf1, K, false);
+                if (u < 6 * tf) {
+                    const int s = u / tf;  // 0-2: GD1, 3-5: PU2
+                    const int k0 = min(F1, (s % 3) * c3);
+                    const int k1 = min(F1, (s % 3 + 1) * c3);
+                    const Tile tl(u - s * tf, K, false);
+                    if (s < 3) {
+                        tile_mma<false, true>(acc, G1, ld1, tl.r0, tl.rs, dW1, ld1, tl.c0, k0, k1);
+                    } else {
+                        tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, dW2, ld, tl.c0, k0, k1);
+                    }
+                    float* part3 = s < 3 ? pick(s, GD1, DQ, DK, nullptr) : pick(s - 3, PU2, DZ2, DV, nullptr);
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int f = tl.c0 + c;
+                            part3[tl.row(r) * ld + f] = acc[r][c] + (s == 3 ? dB2[f] : 0.0f);
+                        }
+                    }
+                } else if (u < 6 * tf + 3 * tf1) {
+                    const int v = u - 6 * tf;
+                    const int which = v / tf1;
+                    const Tile tl(v - which * tf1, K, false);
                     if (which == 0) {
                         tile_mma<false, false>(acc, Ks, ld, tl.r0, tl.rs, dW1, ld1, tl.c0, 0, F);
                     } else if (which == 1) {
@@ -457,28 +507,8 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                             }
                         }
                     }
-                } else if (u < 3 * tf1 + 2 * tf) {
-                    const int which = (u - 3 * tf1) / tf;
-                    const Tile tl(u - 3 * tf1 - which * tf, K, false);
-                    if (which == 0) {
-                        tile_mma<false, true>(acc, G1, ld1, tl.r0, tl.rs, dW1, ld1, tl.c0, 0, F1);
-                    } else {
-                        tile_mma<false, false>(acc, X2, ld1, tl.r0, tl.rs, dW2, ld, tl.c0, 0, F1);
-                    }
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) {
-                            const int f = tl.c0 + c;
-                            if (which == 0) {
-                                GD1[tl.row(r) * ld + f] = acc[r][c];
-                            } else {
-                                PU2[tl.row(r) * ld + f] = acc[r][c] + dB2[f];
-                            }
-                        }
-                    }
-                } else if (u < 3 * tf1 + 2 * tf + tm) {
-                    const Tile tl(u - 3 * tf1 - 2 * tf, K, false);
+                } else if (u < 6 * tf + 3 * tf1 + tm) {
+                    const Tile tl(u - 6 * tf - 3 * tf1, K, false);
                     tile_mma<false, true>(acc, DZB2, ld, tl.r0, tl.rs, G2, ld, tl.c0, 0, F);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
@@ -486,7 +516,7 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                         for (int c = 0; c < 4; ++c) DZG2[tl.row(r) * ldm + tl.c0 + c] = acc[r][c];
                     }
                 } else {
-                    const int f = u - 3 * tf1 - 2 * tf - tm;
+                    const int f = u - 6 * tf - 3 * tf1 - tm;
                     float sw = 0.0f;
                     float sb = 0.0f;
                     for (int i = 0; i < K; ++i) {
@@ -497,6 +527,14 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                     dgam[f] += sw;
                     dbet[f] += sb;
                 }
+            }
+            __syncthreads();
+
+            // GD1, PU2: their partial sums added
+            for (int e = tid; e < K * F; e += nt) {
+                const int at = (e / F) * ld + e % F;
+                GD1[at] = GD1[at] + DQ[at] + DK[at];
+                PU2[at] = PU2[at] + DZ2[at] + DV[at];
             }
             __syncthreads();
 
@@ -575,21 +613,14 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
             __syncthreads();
             float* DZB1 = DXB;
 
-            // dQ += dZB1 W1^T;  dG1 -= M1^T dZB1, then dP1 = gelu'(Z1) o dG1 in place of dG1 and
-            // gelu''(Z1) o dG1 o P1 in place of P1;  dZG1 = dZB1 G1^T
-            for (int u = tid; u < tf + tf1 + tm; u += nt) {
+            // dG1 -= M1^T dZB1, then dP1 = gelu'(Z1) o dG1 in place of dG1 and gelu''(Z1) o dG1 o P1
+            // in place of P1;  dZB1 G1^T in four partial sums over F1 (in buffers read last by
+            // the step before)
+            for (int u = tid; u < tf1 + 4 * tm; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                if (u < tf) {
-                    const Tile tl(u, K, false);
-                    tile_mma<false, true>(acc, DZB1, ld1, tl.r0, tl.rs, W1, ld1, tl.c0, 0, F1);
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) DQ[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
-                    }
-                } else if (u < tf + tf1) {
-                    const Tile tl(u - tf, K, true);
+                if (u < tf1) {
+                    const Tile tl(u, K, true);
                     tile_mma<true, false>(acc, M1, ldm, tl.r0, 1, DZB1, ld1, tl.c0, 0, K);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
@@ -603,76 +634,84 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                         }
                     }
                 } else {
-                    const Tile tl(u - tf - tf1, K, false);
-                    tile_mma<false, true>(acc, DZB1, ld1, tl.r0, tl.rs, G1, ld1, tl.c0, 0, F1);
+                    const int v = u - tf1;
+                    const int s = v / tm;
+                    const Tile tl(v - s * tm, K, false);
+                    tile_mma<false, true>(acc, DZB1, ld1, tl.r0, tl.rs, G1, ld1, tl.c0, s * F, (s + 1) * F);
+                    float* part4 = pick(s, DZG2, DA2, A2, M2);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) DZG1[tl.row(r) * ldm + tl.c0 + c] = acc[r][c];
+                        for (int c = 0; c < 4; ++c) part4[tl.row(r) * ldm + tl.c0 + c] = acc[r][c];
                     }
                 }
             }
             __syncthreads();
             float* DP1 = DG1;
 
-            // deta, dA1 from dM1 = -dZG1;  dG2 += dP1 W2
-            for (int u = tid; u < tf + K * K; u += nt) {
-                if (u < tf) {
+            // deta, dA1 from dM1 = -dZB1 G1^T;  dZB1 W1^T (for dQ) and dP1 W2 (for dG2) in two
+            // partial sums over F1 each
+            for (int u = tid; u < 4 * tf + K * K; u += nt) {
+                if (u < 4 * tf) {
                     float acc[4][4];
                     zero(acc);
-                    const Tile tl(u, K, false);
-                    tile_mma<false, false>(acc, DP1, ld1, tl.r0, tl.rs, W2, ld, tl.c0, 0, F1);
+                    const int s = u / tf;  // 0-1: dQ, 2-3: dG2
+                    const int k0 = (s % 2) * (F1 / 2);
+                    const Tile tl(u - s * tf, K, false);
+                    if (s < 2) {
+                        tile_mma<false, true>(acc, DZB1, ld1, tl.r0, tl.rs, W1, ld1, tl.c0, k0, k0 + F1 / 2);
+                    } else {
+                        tile_mma<false, false>(acc, DP1, ld1, tl.r0, tl.rs, W2, ld, tl.c0, k0, k0 + F1 / 2);
+                    }
+                    float* part4 = pick(s, PU2, GD1, DZ2, DV);
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) DG2[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
+                        for (int c = 0; c < 4; ++c) part4[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
                     }
                 } else {
-                    const int e = u - tf;
+                    const int e = u - 4 * tf;
                     const int i = e / K;
                     const int j = e - i * K;
+                    const int at = i * ldm + j;
                     float da = 0.0f;
                     if (j <= i) {
-                        const float dm = -DZG1[i * ldm + j];
-                        DETA[i * ldm + j] += dm * (A1[i * ldm + j] + 1.0f);
+                        const float dm = -(DZG2[at] + DA2[at] + A2[at] + M2[at]);
+                        DETA[at] += dm * (A1[at] + 1.0f);
                         da = dm * tok_s[i] * lr_s[j];
                     }
-                    DA1[i * ldm + j] = da;
+                    DA1[at] = da;
                 }
             }
             __syncthreads();
 
-            // dQ += dA1 K;  dK += dA1^T Q;  dZ2, dV = lnL2grad'(dG2)
-            for (int u = tid; u < 2 * tf; u += nt) {
+            // dK += dA1^T Q;  rows: dQ += its partial sums, dG2 += its partial sums, then
+            // dZ2, dV = lnL2grad'(dG2) (each lane reads the partial sums it then overwrites)
+            for (int u = tid; u < tf; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                if (u < tf) {
-                    const Tile tl(u, K, false);
-                    tile_mma<false, false>(acc, DA1, ldm, tl.r0, tl.rs, Ks, ld, tl.c0, 0, K);
+                const Tile tl(u, K, true);
+                tile_mma<true, false>(acc, DA1, ldm, tl.r0, 1, Qs, ld, tl.c0, 0, K);
 #pragma unroll
-                    for (int r = 0; r < 4; ++r) {
+                for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) DQ[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
-                    }
-                } else {
-                    const Tile tl(u - tf, K, true);
-                    tile_mma<true, false>(acc, DA1, ldm, tl.r0, 1, Qs, ld, tl.c0, 0, K);
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) DK[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
-                    }
+                    for (int c = 0; c < 4; ++c) DK[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
                 }
             }
             for (int i = warp; i < K; i += warps) {
+                for (int f = lane; f < F; f += warpSize) {
+                    const int at = i * ld + f;
+                    DQ[at] += PU2[at] + GD1[at];
+                    DG2[at] += DZ2[at] + DV[at];
+                }
                 ln_l2_grad_backward_row(DG2 + i * ld, ZH2 + i * ld, Ts + i * ld, G2 + i * ld, gam, bet, F, sig2[i],
                                         DZ2 + i * ld, DV + i * ld, DGG2 + i * ld);
             }
             __syncthreads();
 
-            // dX2 += dZ2 W2^T, then dZ1 = P1 + gelu_grad(Z1) o dX2 in place of P1;
+            // dX2 += dZ2 W2^T, then dZ1 = P1 + gelu_grad(Z1) o dX2 in place of P1;  dQ += dA1 K;
             // dgamma, dbeta of lnL2grad;  dlr;  dtok
-            for (int u = tid; u < tf1 + F + 2 * K; u += nt) {
+            for (int u = tid; u < tf1 + tf + F + 2 * K; u += nt) {
                 if (u < tf1) {
                     float acc[4][4];
                     zero(acc);
@@ -686,8 +725,18 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                             P1[at] += gelu_grad(Z1[at]) * (DX2[at] + acc[r][c]);
                         }
                     }
-                } else if (u < tf1 + F) {
-                    const int f = u - tf1;
+                } else if (u < tf1 + tf) {
+                    float acc[4][4];
+                    zero(acc);
+                    const Tile tl(u - tf1, K, false);
+                    tile_mma<false, false>(acc, DA1, ldm, tl.r0, tl.rs, Ks, ld, tl.c0, 0, K);
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) DQ[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
+                    }
+                } else if (u < tf1 + tf + F) {
+                    const int f = u - tf1 - tf;
                     float sw = 0.0f;
                     float sb = 0.0f;
                     for (int i = 0; i < K; ++i) {
@@ -697,13 +746,13 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
                     }
                     dgam[f] += sw;
                     dbet[f] += sb;
-                } else if (u < tf1 + F + K) {
-                    const int j = u - tf1 - F;
+                } else if (u < tf1 + tf + F + K) {
+                    const int j = u - tf1 - tf - F;
                     float s = 0.0f;
                     for (int i = 0; i < K; ++i) s += DETA[i * ldm + j] * tok_s[i];
                     ttt_store(dlr + (long)bh * seq_len + (long)n * K + j, s);
                 } else {
-                    const int i = u - tf1 - F - K;
+                    const int i = u - tf1 - tf - F - K;
                     float s = 0.0f;
                     for (int j = 0; j < K; ++j) s += DETA[i * ldm + j] * lr_s[j];
                     dtok[i] += s;
@@ -712,22 +761,23 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
             __syncthreads();
             float* DZ1 = P1;
 
-            // dK += dZ1 W1^T - dV;  dW1 += Q^T dZB1 + K^T dZ1;  db1 += sum dZB1 + sum dZ1;
-            // dW2 += XB^T dZB2 + dP1^T G2 + X2^T dZ2;  db2 += sum dZB2 + sum dZ2
-            for (int u = tid; u < tf + 2 * tw + F1 + F; u += nt) {
+            // dZ1 W1^T (for dK) in two partial sums over F1;  dW1 += Q^T dZB1 + K^T dZ1;
+            // dW2 += XB^T dZB2 + dP1^T G2 + X2^T dZ2;  db1 += sum dZB1 + sum dZ1;  db2 += sum dZB2 + sum dZ2
+            for (int u = tid; u < 2 * tf + 2 * tw + F1 + F; u += nt) {
                 float acc[4][4];
                 zero(acc);
-                if (u < tf) {
-                    const Tile tl(u, K, false);
-                    tile_mma<false, true>(acc, DZ1, ld1, tl.r0, tl.rs, W1, ld1, tl.c0, 0, F1);
+                if (u < 2 * tf) {
+                    const int s = u / tf;
+                    const Tile tl(u - s * tf, K, false);
+                    tile_mma<false, true>(acc, DZ1, ld1, tl.r0, tl.rs, W1, ld1, tl.c0, s * (F1 / 2), (s + 1) * (F1 / 2));
+                    float* part2 = s == 0 ? PU2 : GD1;
 #pragma unroll
                     for (int r = 0; r < 4; ++r) {
-                        const int i = tl.row(r);
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) DK[i * ld + tl.c0 + c] += acc[r][c] - DV[i * ld + tl.c0 + c];
+                        for (int c = 0; c < 4; ++c) part2[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
                     }
-                } else if (u < tf + tw) {
-                    const Tile tl(u - tf, F, true);
+                } else if (u < 2 * tf + tw) {
+                    const Tile tl(u - 2 * tf, F, true);
                     tile_mma<true, false>(acc, Qs, ld, tl.r0, 1, DZB1, ld1, tl.c0, 0, K);
                     tile_mma<true, false>(acc, Ks, ld, tl.r0, 1, DZ1, ld1, tl.c0, 0, K);
 #pragma unroll
@@ -735,8 +785,8 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
 #pragma unroll
                         for (int c = 0; c < 4; ++c) dW1[tl.row(r) * ld1 + tl.c0 + c] += acc[r][c];
                     }
-                } else if (u < tf + 2 * tw) {
-                    const Tile tl(u - tf - tw, F1, true);
+                } else if (u < 2 * tf + 2 * tw) {
+                    const Tile tl(u - 2 * tf - tw, F1, true);
                     tile_mma<true, false>(acc, XB, ld1, tl.r0, 1, DZB2, ld, tl.c0, 0, K);
                     tile_mma<true, false>(acc, DP1, ld1, tl.r0, 1, G2, ld, tl.c0, 0, K);
                     tile_mma<true, false>(acc, X2, ld1, tl.r0, 1, DZ2, ld, tl.c0, 0, K);
@@ -745,14 +795,14 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
 #pragma unroll
                         for (int c = 0; c < 4; ++c) dW2[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
                     }
-                } else if (u < tf + 2 * tw + F1) {
-                    const int c = u - tf - 2 * tw;
+                } else if (u < 2 * tf + 2 * tw + F1) {
+                    const int c = u - 2 * tf - 2 * tw;
                     float s = 0.0f;
                     for (int i = 0; i < K; ++i) s += DZB1[i * ld1 + c];
                     for (int i = 0; i < K; ++i) s += DZ1[i * ld1 + c];
                     dB1[c] += s;
                 } else {
-                    const int f = u - tf - 2 * tw - F1;
+                    const int f = u - 2 * tf - 2 * tw - F1;
                     float s = 0.0f;
                     for (int i = 0; i < K; ++i) s += DZB2[i * ld + f];
                     for (int i = 0; i < K; ++i) s += DZ2[i * ld + f];
@@ -761,14 +811,13 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
             }
             __syncthreads();
 
-            // dQ, dK, dV of the mini-batch. The next step's first barrier orders these reads
-            // before DQ, DK and DV are written again.
+            // dQ, dK (with the two partial sums of dZ1 W1^T), dV of the mini-batch. The next
+            // step's first barrier orders these reads before the buffers are written again.
             for (int e = tid; e < K * F; e += nt) {
-                const int i = e / F;
-                const int f = e - i * F;
-                ttt_store(dxq + in + e, DQ[i * ld + f]);
-                ttt_store(dxk + in + e, DK[i * ld + f]);
-                ttt_store(dxv + in + e, DV[i * ld + f]);
+                const int at = (e / F) * ld + e % F;
+                ttt_store(dxq + in + e, DQ[at]);
+                ttt_store(dxk + in + e, DK[at] + PU2[at] + GD1[at] - DV[at]);
+                ttt_store(dxv + in + e, DV[at]);
             }
         }
     }

@@ -13,7 +13,7 @@ import org.tttbench.gpu.EmulatedBackend;
  * The backward checks against the kernels run on the CPU emulation (src/test/emu): for
  * development on a machine without a GPU. Put the emulated kernels' folder first on the class path.
  *
- * <pre>java -cp EMU:test-classes:classes:deps org.tttbench.verify.EmulatedVerify [what] [dtype] [maxShared]</pre>
+ * <pre>java -cp EMU:test-classes:classes:deps org.tttbench.verify.EmulatedVerify [what] [dtype] [maxShared] [types] [F] [K]</pre>
  */
 public final class EmulatedVerify {
 
@@ -23,15 +23,22 @@ public final class EmulatedVerify {
         int maxShared = args.length > 2 ? Integer.parseInt(args[2]) : 232448;
         String types = args.length > 3 ? args[3] : "linear,mlp";
         int f = args.length > 4 ? Integer.parseInt(args[4]) : 64;
+        int k = args.length > 5 ? Integer.parseInt(args[5]) : 16;
+        int seqLen = Math.max(64, 4 * k);
         List<Verifier.Row> rows = new ArrayList<>();
         try (Backend gpu = EmulatedBackend.open(dtype, maxShared); CpuBackend cpu = new CpuBackend(dtype)) {
             BackwardVerifier v = new BackwardVerifier(gpu, cpu, false, 42, System.out);
             for (String t : types.split(",")) {
                 TttType type = TttType.parse(t);
-                ModelConfig cfg = new ModelConfig(512, 4 * f, 2, 4, 2 * f, 16, type);
+                ModelConfig cfg = new ModelConfig(512, 4 * f, 2, 4, 2 * f, k, type);
                 if (what.contains("ops") && type == TttType.LINEAR) v.checkOps(cfg, 2, 64);
-                if (what.contains("inner")) v.checkInner(cfg, 2, 64, List.of(""), label -> { });
-                if (what.contains("problem")) v.checkInnerProblem(cfg, 1, 64);
+                if (what.contains("forward")) {
+                    Verifier fv = new Verifier(gpu, cpu, false, 42, System.out);
+                    fv.checkInner(cfg, 2, seqLen);
+                    rows.addAll(fv.rows());
+                }
+                if (what.contains("inner")) v.checkInner(cfg, 2, seqLen, List.of(""), label -> { });
+                if (what.contains("problem")) v.checkInnerProblem(cfg, 1, seqLen);
                 if (what.contains("model")) v.checkModel(cfg, 2, 32, 1);
                 if (what.contains("intervals")) v.checkIntervalsAndDeterminism(cfg, 1, 256);
             }
