@@ -115,6 +115,7 @@ __device__ void linear_scan_backward(const T* __restrict__ xq, const T* __restri
     zero_floats(dgam, 2 * F + K);
 
     const int warp = tid / warpSize;
+    const int lane = tid % warpSize;
     const int warps = nt / warpSize;
     const int tiles = (K / 4) * (F / 4);   // 4x4 tiles of a [K, F] result
     const int mtiles = (K / 4) * (K / 4);  // of a [K, K] result
@@ -226,22 +227,14 @@ __device__ void linear_scan_backward(const T* __restrict__ xq, const T* __restri
             }
             __syncthreads();
 
-            // ZB -= M G
-            for (int u = tid; u < tiles; u += nt) {
-                float acc[4][4];
-                zero(acc);
-                const Tile tl(u, K, false);
-                tile_mma<false, false>(acc, M, ldm, tl.r0, tl.rs, G, ld, tl.c0, 0, K);
-#pragma unroll
-                for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB[tl.row(r) * ld + tl.c0 + c] -= acc[r][c];
-                }
-            }
-            __syncthreads();
-
-            // out = Q + LN(ZB): xh in place of ZB, and dZB
+            // ZB -= M G, row by row (K terms per element), then out = Q + LN(ZB): xh in place
+            // of ZB, and dZB
             for (int i = warp; i < K; i += warps) {
+                for (int f = lane; f < F; f += warpSize) {
+                    float z = ZB[i * ld + f];
+                    for (int j = 0; j <= i; ++j) z -= M[i * ldm + j] * G[j * ld + f];
+                    ZB[i * ld + f] = z;
+                }
                 out_norm_backward_row(ZB + i * ld, dout_n + (long)i * dim, gam, F, eps, DZB + i * ld);
             }
             __syncthreads();
