@@ -4,6 +4,8 @@
 // Per mini-batch, with eta[i][j] = tok[i] lr[j] for j <= i and eta_last[j] = eta[K-1][j]:
 //   A: Z = K W + b, ZB = Q W + b, NM = -eta o (tril(Q K^T) + 1) (both eta terms of Zb folded
 //      into one matrix); the target V - K; the next mini-batch's loads are issued
+// Each phase gives every thread the same share (one tile of each product, one element of the
+// small [K, K] products), so that no warp runs alone while the others wait at the barrier.
 //   B: G = lnL2grad(Z, V - K) in place, EG = eta_last o G
 //   C: ZB += NM G;  W -= K^T EG;  b -= sum_j EG_j
 //   D: out = Q + LN(ZB); the next mini-batch's inputs land in the other input buffer
@@ -41,7 +43,8 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
                                : PLACEMENT == kStateGlobal ? scratch_floats : 0);
     const int need_ws = PLACEMENT == kAllShared ? 0 : PLACEMENT == kStateGlobal ? state_floats
                                                                                  : state_floats + scratch_floats;
-    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || need_smem > smem_bytes || need_ws != ws_floats) {
+    if (K % 4 != 0 || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || need_smem > smem_bytes
+        || need_ws != ws_floats) {
         poison_output(out_bh, seq_len, dim, F);
         return;
     }
@@ -70,7 +73,7 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
 
-    const RowGroups rg(K);
+    const RowGroups rg(K, F);
     const int state_size = F * F + F;
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
@@ -79,9 +82,10 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
     loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + K * ld, inputs + 2 * K * ld, lr_sets,
                 K, F, ld);
     __syncthreads();
+    TTT_PHASE_START;
 
-    const int tiles_m = (K / 4) * (K / 4);  // 4x4 tiles of [K, K]
     const int tiles_f2 = (K / 2) * (F / 4); // 2x4 tiles of [K, F]
+    const int tiles_f1 = K * (F / 4);       // 1x4 tiles of [K, F]
     const int tiles_w = (F / 4) * (F / 4);  // 4x4 tiles of [F, F]
 
     for (int n = 0; n < mini_batches; ++n) {
@@ -99,39 +103,25 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
             pack_rows(dst + F * F, F, bias, 1, F, F);
         }
 
-        // A: NM from Q K^T; Z = K W + b and ZB = Q W + b (old W, old b); the target V - K.
-        for (int u = tid; u < tiles_m + 2 * tiles_f2; u += nt) {
-            if (u < tiles_m) {
-                const Tile<false, 4> t(u, K);
-                float acc[4][4];
-                zero(acc);
-                tile_mma<false, true, 4>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
+        // A: Z = K W + b and ZB = Q W + b (old W, old b); NM from Q K^T; the target V - K.
+        for (int u = tid; u < 2 * tiles_f2; u += nt) {
+            const bool query = u >= tiles_f2;
+            const Tile<false, 2> t(query ? u - tiles_f2 : u, K, F);
+            float acc[2][4];
+            zero(acc);
+            tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ld, t.c0, 0, F);
+            float* C = query ? ZB : Zs;
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-                    const int i = t.row(r);
+            for (int r = 0; r < 2; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        const int j = t.c0 + c;
-                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
-                    }
-                }
-            } else {
-                const int v = u - tiles_m;
-                const bool query = v >= tiles_f2;
-                const Tile<false, 2> t(query ? v - tiles_f2 : v, K);
-                float acc[2][4];
-                zero(acc);
-                tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ld, t.c0, 0, F);
-                float* C = query ? ZB : Zs;
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) C[t.row(r) * ld + t.c0 + c] = acc[r][c] + bias[t.c0 + c];
-                }
+                for (int c = 0; c < 4; ++c) acc[r][c] += bias[t.c0 + c];
+                store4(C + t.row(r) * ld + t.c0, acc[r]);
             }
         }
+        eta_attention(NM, ldm, Qs, ld, Ks, ld, F, tok_s, lr_s, K);
         rows_axpy(Ts, Ks, K, F, ld);
         __syncthreads();
+        TTT_PHASE(0);
 
         // B: G in place of Z, EG = eta_last G.
         {
@@ -145,37 +135,32 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
             }
         }
         __syncthreads();
+        TTT_PHASE(1);
 
         // C: ZB += NM G; W -= K^T EG; b -= sum_j EG_j.
-        for (int u = tid; u < tiles_f2 + tiles_w + F; u += nt) {
-            if (u < tiles_f2) {
-                const Tile<false, 2> t(u, K);
-                float acc[2][4];
+        for (int u = tid; u < tiles_f1 + tiles_w; u += nt) {
+            if (u < tiles_f1) {
+                const Tile<false, 1> t(u, K, F);
+                float acc[1][4];
                 zero(acc);
-                tile_mma<false, false, 2>(acc, NM, ldm, t.r0, t.rs, Zs, ld, t.c0, 0, K);
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB[t.row(r) * ld + t.c0 + c] += acc[r][c];
-                }
-            } else if (u < tiles_f2 + tiles_w) {
-                const Tile<true, 4> t(u - tiles_f2, F);
+                tile_mma<false, false, 1>(acc, NM, ldm, t.r0, t.rs, Zs, ld, t.c0, 0, K);
+                add4(ZB + t.row(0) * ld + t.c0, acc[0]);
+            } else {
+                const Tile<true, 4> t(u - tiles_f1, F, F);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, EG, ld, t.c0, 0, K);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) W[t.row(r) * ld + t.c0 + c] -= acc[r][c];
-                }
-            } else {
-                const int f = u - tiles_f2 - tiles_w;
-                float s = 0.0f;
-                for (int j = 0; j < K; ++j) s += EG[j * ld + f];
-                bias[f] -= s;
+                for (int r = 0; r < 4; ++r) sub4(W + t.row(r) * ld + t.c0, acc[r]);
             }
         }
+        for (int f = tid; f < F; f += nt) {
+            float s = 0.0f;
+            for (int j = 0; j < K; ++j) s += EG[j * ld + f];
+            bias[f] -= s;
+        }
         __syncthreads();
+        TTT_PHASE(2);
 
         // D: out = Q + LN(ZB); the next inputs go to the other set, which nothing reads now.
         for (int base = 0; base < K; base += rg.groups) {
@@ -195,6 +180,7 @@ __device__ void linear_scan(const T* __restrict__ xq, const T* __restrict__ xk, 
             }
         }
         __syncthreads();
+        TTT_PHASE(3);
     }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;
@@ -235,7 +221,8 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
     const int state_floats = linear_cluster_state_floats(F, C);
     const int need_smem = 4 * (state_floats + linear_cluster_scratch_floats(F, K, C));
     // Every block of a cluster sees the same arguments, so all return here or none does.
-    if (K % 4 != 0 || Fc % 4 != 0 || seq_len % K != 0 || need_smem > smem_bytes || !TTT_HAS_CLUSTERS) {
+    if (K % 4 != 0 || Fc % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || need_smem > smem_bytes
+        || !TTT_HAS_CLUSTERS) {
         poison_output(out_bh, seq_len, dim, F);
         return;
     }
@@ -269,7 +256,7 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
 
-    const RowGroups rg(K);
+    const RowGroups rg(K, F);
     const int state_size = F * F + F;
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
@@ -278,9 +265,10 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
     loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + K * ld, inputs + 2 * K * ld, lr_sets,
                 K, F, ld);
     __syncthreads();
+    TTT_PHASE_START;
 
-    const int tiles_m = (K / 2) * (K / 4);    // 2x4 tiles of [K, K]
     const int tiles_c = (K / 2) * (Fc / 4);   // 2x4 tiles of [K, Fc]
+    const int tiles_c1 = K * (Fc / 4);        // 1x4 tiles of [K, Fc]
     const int tiles_w = (F / 4) * (Fc / 4);   // 4x4 tiles of [F, Fc]
 
     for (int n = 0; n < mini_batches; ++n) {
@@ -299,39 +287,25 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
             pack_rows(dst + F * F + coff, Fc, bias, 1, Fc, Fc);
         }
 
-        // A: NM; own columns of Z = K W + b and ZB = Q W + b; the target V - K.
-        for (int u = tid; u < tiles_m + 2 * tiles_c; u += nt) {
-            if (u < tiles_m) {
-                const Tile<false, 2> t(u, K);
-                float acc[2][4];
-                zero(acc);
-                tile_mma<false, true, 2>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
+        // A: own columns of Z = K W + b and ZB = Q W + b; NM (all of it); the target V - K.
+        for (int u = tid; u < 2 * tiles_c; u += nt) {
+            const bool query = u >= tiles_c;
+            const Tile<false, 2> t(query ? u - tiles_c : u, K, Fc);
+            float acc[2][4];
+            zero(acc);
+            tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ldc, t.c0, 0, F);
+            float* Cm = query ? ZB : Zc;
 #pragma unroll
-                for (int r = 0; r < 2; ++r) {
-                    const int i = t.row(r);
+            for (int r = 0; r < 2; ++r) {
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        const int j = t.c0 + c;
-                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
-                    }
-                }
-            } else {
-                const int v = u - tiles_m;
-                const bool query = v >= tiles_c;
-                const Tile<false, 2> t(query ? v - tiles_c : v, K);
-                float acc[2][4];
-                zero(acc);
-                tile_mma<false, false, 2>(acc, query ? Qs : Ks, ld, t.r0, t.rs, W, ldc, t.c0, 0, F);
-                float* Cm = query ? ZB : Zc;
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) Cm[t.row(r) * ldc + t.c0 + c] = acc[r][c] + bias[t.c0 + c];
-                }
+                for (int c = 0; c < 4; ++c) acc[r][c] += bias[t.c0 + c];
+                store4(Cm + t.row(r) * ldc + t.c0, acc[r]);
             }
         }
+        eta_attention(NM, ldm, Qs, ld, Ks, ld, F, tok_s, lr_s, K);
         rows_axpy(Ts, Ks, K, F, ld);
         ttt_cluster_sync();
+        TTT_PHASE(0);
 
         // B: Z rows gathered from their owners; G in place; EG = eta_last G.
         {
@@ -351,37 +325,32 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
             }
         }
         __syncthreads();
+        TTT_PHASE(1);
 
         // C: own columns: ZB += NM G; W -= K^T EG; b -= sum EG.
-        for (int u = tid; u < tiles_c + tiles_w + Fc; u += nt) {
-            if (u < tiles_c) {
-                const Tile<false, 2> t(u, K);
-                float acc[2][4];
+        for (int u = tid; u < tiles_c1 + tiles_w; u += nt) {
+            if (u < tiles_c1) {
+                const Tile<false, 1> t(u, K, Fc);
+                float acc[1][4];
                 zero(acc);
-                tile_mma<false, false, 2>(acc, NM, ldm, t.r0, t.rs, Zf + coff, ld, t.c0, 0, K);
-#pragma unroll
-                for (int r = 0; r < 2; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB[t.row(r) * ldc + t.c0 + c] += acc[r][c];
-                }
-            } else if (u < tiles_c + tiles_w) {
-                const Tile<true, 4> t(u - tiles_c, F);
+                tile_mma<false, false, 1>(acc, NM, ldm, t.r0, t.rs, Zf + coff, ld, t.c0, 0, K);
+                add4(ZB + t.row(0) * ldc + t.c0, acc[0]);
+            } else {
+                const Tile<true, 4> t(u - tiles_c1, F, Fc);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, EG + coff, ld, t.c0, 0, K);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) W[t.row(r) * ldc + t.c0 + c] -= acc[r][c];
-                }
-            } else {
-                const int f = u - tiles_c - tiles_w;
-                float s = 0.0f;
-                for (int j = 0; j < K; ++j) s += EG[j * ld + coff + f];
-                bias[f] -= s;
+                for (int r = 0; r < 4; ++r) sub4(W + t.row(r) * ldc + t.c0, acc[r]);
             }
         }
+        for (int f = tid; f < Fc; f += nt) {
+            float s = 0.0f;
+            for (int j = 0; j < K; ++j) s += EG[j * ld + coff + f];
+            bias[f] -= s;
+        }
         ttt_cluster_sync();
+        TTT_PHASE(2);
 
         // D: out = Q + LN(ZB) for rows rank, rank + C, ..., ZB gathered; the next inputs.
         {
@@ -411,6 +380,7 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
             }
         }
         __syncthreads();
+        TTT_PHASE(3);
     }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;
@@ -427,7 +397,7 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
 // Entry points ttt_linear_{shared,stateglobal,global}_{f32,bf16,f16}, for blocks of at most 256
 // threads: the tiles and the prefetched next mini-batch need more than 128 registers a thread.
 #define TTT_LINEAR_ENTRY(T, S, NAME, PLACEMENT)                                                               \
-    extern "C" __global__ void __launch_bounds__(256, 1) ttt_linear_##NAME##_##S(                                \
+    extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) ttt_linear_##NAME##_##S(                                \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, float* last_state,        \
         float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K, float eps) {    \
@@ -439,7 +409,7 @@ __device__ void linear_cluster_scan(const T* __restrict__ xq, const T* __restric
 // devices with clusters (the host launches B*H*C blocks); elsewhere they only poison. The
 // argument list is the same as above; the workspace is unused.
 #define TTT_LINEAR_CLUSTER_ENTRY(T, S, C)                                                                     \
-    extern "C" __global__ void __launch_bounds__(256, 1) TTT_CLUSTER_DIMS(C) ttt_linear_cluster##C##_##S(     \
+    extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) TTT_CLUSTER_DIMS(C) ttt_linear_cluster##C##_##S(     \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, float* last_state,        \
         float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K, float eps) {    \

@@ -5,9 +5,10 @@
 // hidden layer: block r owns columns [r F1/C, (r+1) F1/C) of W1 and b1 and the same rows of W2
 // (the "c" suffix below), and computes everything of size F or K redundantly. The three
 // products that reduce over F1 into a small result (X2 W2, XB W2, XB X2^T) are summed across
-// the cluster through distributed shared memory; they are also split inside a block so that
-// enough threads share them. Partial sums are added in a fixed order, so results do not depend
-// on scheduling or on C.
+// the cluster through distributed shared memory; the first two are also split inside a block
+// so that every thread has a tile. Partial sums are added in a fixed order, so results do not
+// depend on scheduling. Each phase gives every thread the same share, so that no warp runs
+// alone while the others wait at the barrier.
 //
 // Per mini-batch, with eta[i][j] = tok[i] lr[j] for j <= i and eta_last[j] = eta[K-1][j]:
 //   A: Z1 = K W1 + b1 -> X2 = gelu(Z1), GP = gelu'(Z1); NM = -eta o (tril(Q K^T) + 1); V - K;
@@ -25,7 +26,6 @@
 namespace ttt_scan {
 
 constexpr int kSplitW2 = 2;    // split inside a block of the F1 reduction of X2 W2 and XB W2
-constexpr int kSplitAttn = 4;  // split inside a block of the F1 reduction of XB X2^T
 
 // The layout, in floats, for C blocks per head; InnerScanLayout in GpuBackend mirrors these.
 __device__ __forceinline__ int mlp_state_floats(int F, int C) {
@@ -37,8 +37,7 @@ __device__ __forceinline__ int mlp_scratch_floats(int F, int K, int C) {
     // A single block reads its own partial sums of X2 W2 before it writes those of XB W2, so
     // they share a buffer; in a cluster the others may still be reading the first.
     const int partial_sets = C == 1 ? 1 : 2;
-    return (5 + partial_sets * kSplitW2) * K * (F + 4) + 3 * K * (F1c + 4) + (1 + kSplitAttn) * K * (K + 4)
-           + 2 * K + 2 * F;
+    return (5 + partial_sets * kSplitW2) * K * (F + 4) + 3 * K * (F1c + 4) + 2 * K * (K + 4) + 2 * K + 2 * F;
 }
 
 // A barrier for the whole cluster (which also orders shared memory across it), or for the block.
@@ -71,10 +70,9 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                          float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K,
                          float eps) {
     static_assert(C == 1 || PLACEMENT == kAllShared, "a cluster keeps its state in shared memory");
-    // Tile heights: a block of a cluster owns few columns, so it uses thinner tiles to keep
-    // every thread busy.
-    constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;  // products of [K, F1c]
-    constexpr int TRB = C == 1 ? 4 : 2;               // products of [K, F]
+    // Tile height of the [K, F1c] products: a block of a cluster owns fewer columns, so it uses
+    // thinner tiles to keep every thread busy.
+    constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;
     TTT_DYNAMIC_SHARED(smem);
     const int tid = threadIdx.x;
     const int nt = blockDim.x;
@@ -99,8 +97,8 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     const int need_ws = PLACEMENT == kAllShared ? 0 : PLACEMENT == kStateGlobal ? state_floats
                                                                                  : state_floats + scratch_floats;
     // Every block of a cluster sees the same arguments, so all return here or none does.
-    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || F1c % (4 * kSplitAttn) != 0 || need_smem > smem_bytes
-        || need_ws != ws_floats || (C > 1 && !TTT_HAS_CLUSTERS)) {
+    if (K % 4 != 0 || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || F1c % (4 * kSplitW2) != 0
+        || need_smem > smem_bytes || need_ws != ws_floats || (C > 1 && !TTT_HAS_CLUSTERS)) {
         poison_output(out_bh, seq_len, dim, F);
         return;
     }
@@ -127,8 +125,8 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     float* GP = X2 + K * ld1;           // [K][ld1] gelu'(Z1), then G1
     float* XB = GP + K * ld1;           // [K][ld1]
     float* NM = XB + K * ld1;           // [K][ldm]
-    float* PA = NM + K * ldm;           // [kSplitAttn][K][ldm] partial sums of XB X2^T
-    float* lr_s = PA + kSplitAttn * K * ldm;  // [K]
+    float* PA = NM + K * ldm;           // [K][ldm] this block's part of XB X2^T
+    float* lr_s = PA + K * ldm;         // [K]
     float* tok_s = lr_s + K;            // [K]
     float* gam = tok_s + K;             // [F]
     float* bet = gam + F;               // [F]
@@ -142,15 +140,12 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
 
-    const RowGroups rg(K);
+    const RowGroups rg(K, F);
     const int tiles_a = (K / TRA) * (F1c / 4);        // [K, F1c] results
-    const int tiles_m = (K / TRA) * (K / 4);          // [K, K] results
-    const int tiles_b = (K / TRB) * (F / 4);          // [K, F] results
-    const int tiles_attn = (K / 4) * (K / 4);         // 4x4 tiles of [K, K]
-    const int tiles_w1 = (F / 4) * (F1c / 4);         // 4x4 tiles of [F, F1c]
-    const int tiles_w2 = (F1c / 4) * (F / 4);         // 4x4 tiles of [F1c, F]
+    const int tiles_b = (K / 2) * (F / 4);            // 2x4 tiles of [K, F]
+    const int tiles_f1 = K * (F / 4);                 // 1x4 tiles of [K, F]
+    const int tiles_w = (F / 4) * (F1c / 4);          // 4x4 tiles of [F, F1c] and [F1c, F]
     const int split_b = F1c / kSplitW2;
-    const int split_a = F1c / kSplitAttn;
     const int state_size = F * F1 + F1 + F1 * F + F;
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
@@ -158,6 +153,7 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     MiniBatchLoader<T> loader(K, F);
     loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, Qs, Ks, Ts, lr_s, K, F, ld);
     __syncthreads();
+    TTT_PHASE_START;
 
     for (int n = 0; n < mini_batches; ++n) {
         const bool more = n + 1 < mini_batches;
@@ -172,55 +168,38 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
         }
 
         // A: X2, GP from Z1 = K W1 + b1; NM from Q K^T; the target V - K.
-        for (int u = tid; u < tiles_a + tiles_m; u += nt) {
-            if (u < tiles_a) {
-                const Tile<false, TRA> t(u, K);
-                float acc[TRA][4];
-                zero(acc);
-                tile_mma<false, false, TRA>(acc, Ks, ld, t.r0, t.rs, W1, ld1, t.c0, 0, F);
+        for (int u = tid; u < tiles_a; u += nt) {
+            const Tile<false, TRA> t(u, K, F1c);
+            float acc[TRA][4];
+            zero(acc);
+            tile_mma<false, false, TRA>(acc, Ks, ld, t.r0, t.rs, W1, ld1, t.c0, 0, F);
 #pragma unroll
-                for (int r = 0; r < TRA; ++r) {
-                    const int i = t.row(r);
+            for (int r = 0; r < TRA; ++r) {
+                float g[4], gp[4];
 #pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        gelu_and_grad(acc[r][c] + B1[t.c0 + c], X2[i * ld1 + t.c0 + c], GP[i * ld1 + t.c0 + c]);
-                    }
-                }
-            } else {
-                const Tile<false, TRA> t(u - tiles_a, K);
-                float acc[TRA][4];
-                zero(acc);
-                tile_mma<false, true, TRA>(acc, Qs, ld, t.r0, t.rs, Ks, ld, t.c0, 0, F);
-#pragma unroll
-                for (int r = 0; r < TRA; ++r) {
-                    const int i = t.row(r);
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) {
-                        const int j = t.c0 + c;
-                        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (acc[r][c] + 1.0f) : 0.0f;
-                    }
-                }
+                for (int c = 0; c < 4; ++c) gelu_and_grad(acc[r][c] + B1[t.c0 + c], g[c], gp[c]);
+                store4(X2 + t.row(r) * ld1 + t.c0, g);
+                store4(GP + t.row(r) * ld1 + t.c0, gp);
             }
         }
+        eta_attention(NM, ldm, Qs, ld, Ks, ld, F, tok_s, lr_s, K);
         rows_axpy(Ts, Ks, K, F, ld);
         __syncthreads();
+        TTT_PHASE(0);
 
         // B: PB[s] = X2 W2 over part s of this block's F1c; K rows scaled by eta_last.
         for (int u = tid; u < kSplitW2 * tiles_b; u += nt) {
             const int s = u / tiles_b;
-            const Tile<false, TRB> t(u - s * tiles_b, K);
-            float acc[TRB][4];
+            const Tile<false, 2> t(u - s * tiles_b, K, F);
+            float acc[2][4];
             zero(acc);
-            tile_mma<false, false, TRB>(acc, X2, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
-            float* P = PB + s * kf;
+            tile_mma<false, false, 2>(acc, X2, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
 #pragma unroll
-            for (int r = 0; r < TRB; ++r) {
-#pragma unroll
-                for (int c = 0; c < 4; ++c) P[t.row(r) * ld + t.c0 + c] = acc[r][c];
-            }
+            for (int r = 0; r < 2; ++r) store4(PB + s * kf + t.row(r) * ld + t.c0, acc[r]);
         }
         scale_rows(Ks, lr_s, tok_s[K - 1], K, F, ld);
         cluster_barrier<C>();
+        TTT_PHASE(1);
 
         // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2.
         {
@@ -232,8 +211,10 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 if (active) {
                     for (int f = rg.lane; f < F; f += rg.g) {
                         float z = B2[f];
+#pragma unroll
                         for (int q = 0; q < C; ++q) {
                             const float* P = remote<C>(PB, q);
+#pragma unroll
                             for (int s = 0; s < kSplitW2; ++s) z += P[s * kf + row * ld + f];
                         }
                         G2[row * ld + f] = z;
@@ -244,24 +225,23 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
             }
         }
         __syncthreads();
+        TTT_PHASE(2);
 
         // D: G1 = (G2 W2^T) o gelu'(Z1), in place of GP.
         for (int u = tid; u < tiles_a; u += nt) {
-            const Tile<false, TRA> t(u, K);
+            const Tile<false, TRA> t(u, K, F1c);
             float acc[TRA][4];
             zero(acc);
             tile_mma<false, true, TRA>(acc, G2, ld, t.r0, t.rs, W2, ld, t.c0, 0, F);
 #pragma unroll
-            for (int r = 0; r < TRA; ++r) {
-#pragma unroll
-                for (int c = 0; c < 4; ++c) GP[t.row(r) * ld1 + t.c0 + c] *= acc[r][c];
-            }
+            for (int r = 0; r < TRA; ++r) mul4(GP + t.row(r) * ld1 + t.c0, acc[r]);
         }
         __syncthreads();
+        TTT_PHASE(3);
 
         // E: XB = gelu(Q W1 + b1 + NM G1), with the old W1 and b1.
         for (int u = tid; u < tiles_a; u += nt) {
-            const Tile<false, TRA> t(u, K);
+            const Tile<false, TRA> t(u, K, F1c);
             float acc[TRA][4];
             zero(acc);
             tile_mma<false, false, TRA>(acc, Qs, ld, t.r0, t.rs, W1, ld1, t.c0, 0, F);
@@ -269,62 +249,48 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
 #pragma unroll
             for (int r = 0; r < TRA; ++r) {
 #pragma unroll
-                for (int c = 0; c < 4; ++c) XB[t.row(r) * ld1 + t.c0 + c] = gelu(acc[r][c] + B1[t.c0 + c]);
+                for (int c = 0; c < 4; ++c) acc[r][c] = gelu(acc[r][c] + B1[t.c0 + c]);
+                store4(XB + t.row(r) * ld1 + t.c0, acc[r]);
             }
         }
         __syncthreads();
+        TTT_PHASE(4);
 
-        // F: PF[s] = XB W2 and PA[s] = XB X2^T over parts of F1c (the larger work first, so it
-        // spreads over the most threads); W1 -= Ks^T G1; b1 -= sum eta_last G1.
+        // F: PF[s] = XB W2 over part s of F1c; W1 -= Ks^T G1; this block's part of XB X2^T;
+        // b1 -= sum eta_last G1.
+        for (int u = tid; u < kSplitW2 * tiles_b + tiles_w; u += nt) {
+            if (u < kSplitW2 * tiles_b) {
+                const int s = u / tiles_b;
+                const Tile<false, 2> t(u - s * tiles_b, K, F);
+                float acc[2][4];
+                zero(acc);
+                tile_mma<false, false, 2>(acc, XB, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
+#pragma unroll
+                for (int r = 0; r < 2; ++r) store4(PF + s * kf + t.row(r) * ld + t.c0, acc[r]);
+            } else {
+                const Tile<true, 4> t(u - kSplitW2 * tiles_b, F, F1c);
+                float acc[4][4];
+                zero(acc);
+                tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, GP, ld1, t.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) sub4(W1 + t.row(r) * ld1 + t.c0, acc[r]);
+            }
+        }
+        for (int e = tid; e < K * K; e += nt) {
+            const int i = e / K;
+            const int j = e - i * K;
+            PA[i * ldm + j] = j <= i ? dot(XB + i * ld1, X2 + j * ld1, F1c) : 0.0f;
+        }
         {
-            const int n_pf = kSplitW2 * tiles_b;
-            const int n_pa = kSplitAttn * tiles_attn;
-            for (int u = tid; u < n_pf + n_pa + tiles_w1 + F1c; u += nt) {
-                if (u < n_pf) {
-                    const int s = u / tiles_b;
-                    const Tile<false, TRB> t(u - s * tiles_b, K);
-                    float acc[TRB][4];
-                    zero(acc);
-                    tile_mma<false, false, TRB>(acc, XB, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
-                    float* P = PF + s * kf;
-#pragma unroll
-                    for (int r = 0; r < TRB; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) P[t.row(r) * ld + t.c0 + c] = acc[r][c];
-                    }
-                } else if (u < n_pf + n_pa) {
-                    const int v = u - n_pf;
-                    const int s = v / tiles_attn;
-                    const Tile<false, 4> t(v - s * tiles_attn, K);
-                    float acc[4][4];
-                    zero(acc);
-                    tile_mma<false, true, 4>(acc, XB, ld1, t.r0, t.rs, X2, ld1, t.c0, s * split_a, (s + 1) * split_a);
-                    float* P = PA + s * K * ldm;
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) P[t.row(r) * ldm + t.c0 + c] = acc[r][c];
-                    }
-                } else if (u < n_pf + n_pa + tiles_w1) {
-                    const Tile<true, 4> t(u - n_pf - n_pa, F);
-                    float acc[4][4];
-                    zero(acc);
-                    tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, GP, ld1, t.c0, 0, K);
-#pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                        for (int c = 0; c < 4; ++c) W1[t.row(r) * ld1 + t.c0 + c] -= acc[r][c];
-                    }
-                } else {
-                    const int c = u - n_pf - n_pa - tiles_w1;
-                    const float tok_last = tok_s[K - 1];
-                    float s = 0.0f;
-                    for (int j = 0; j < K; ++j) s += tok_last * lr_s[j] * GP[j * ld1 + c];
-                    B1[c] -= s;
-                }
+            const float tok_last = tok_s[K - 1];
+            for (int c = tid; c < F1c; c += nt) {
+                float s = 0.0f;
+                for (int j = 0; j < K; ++j) s += tok_last * lr_s[j] * GP[j * ld1 + c];
+                B1[c] -= s;
             }
         }
         cluster_barrier<C>();
+        TTT_PHASE(5);
 
         // G: ZB2 = XB W2 + b2 and NM = -eta o (tril(XB X2^T) + 1), summed over the cluster.
         for (int e = tid; e < K * F + K * K; e += nt) {
@@ -332,8 +298,10 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 const int i = e / F;
                 const int f = e - i * F;
                 float s = B2[f];
+#pragma unroll
                 for (int q = 0; q < C; ++q) {
                     const float* P = remote<C>(PF, q);
+#pragma unroll
                     for (int p = 0; p < kSplitW2; ++p) s += P[p * kf + i * ld + f];
                 }
                 ZB2[i * ld + f] = s;
@@ -341,45 +309,40 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 const int i = (e - K * F) / K;
                 const int j = (e - K * F) - i * K;
                 float a = 0.0f;
-                for (int q = 0; q < C; ++q) {
-                    const float* P = remote<C>(PA, q);
-                    for (int p = 0; p < kSplitAttn; ++p) a += P[p * K * ldm + i * ldm + j];
+                if (j <= i) {
+#pragma unroll
+                    for (int q = 0; q < C; ++q) a += remote<C>(PA, q)[i * ldm + j];
                 }
                 NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
             }
         }
         __syncthreads();
+        TTT_PHASE(6);
 
-        // H: ZB2 += NM G2; W2 -= X2^T EG2; b2 -= sum EG2.
-        for (int u = tid; u < tiles_w2 + tiles_b + F; u += nt) {
-            if (u < tiles_w2) {
-                const Tile<true, 4> t(u, F1c);
+        // H: W2 -= X2^T EG2; ZB2 += NM G2; b2 -= sum EG2.
+        for (int u = tid; u < tiles_w + tiles_f1; u += nt) {
+            if (u < tiles_w) {
+                const Tile<true, 4> t(u, F1c, F);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false, 4>(acc, X2, ld1, t.r0, t.rs, EG2, ld, t.c0, 0, K);
 #pragma unroll
-                for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) W2[t.row(r) * ld + t.c0 + c] -= acc[r][c];
-                }
-            } else if (u < tiles_w2 + tiles_b) {
-                const Tile<false, TRB> t(u - tiles_w2, K);
-                float acc[TRB][4];
-                zero(acc);
-                tile_mma<false, false, TRB>(acc, NM, ldm, t.r0, t.rs, G2, ld, t.c0, 0, K);
-#pragma unroll
-                for (int r = 0; r < TRB; ++r) {
-#pragma unroll
-                    for (int c = 0; c < 4; ++c) ZB2[t.row(r) * ld + t.c0 + c] += acc[r][c];
-                }
+                for (int r = 0; r < 4; ++r) sub4(W2 + t.row(r) * ld + t.c0, acc[r]);
             } else {
-                const int f = u - tiles_w2 - tiles_b;
-                float s = 0.0f;
-                for (int j = 0; j < K; ++j) s += EG2[j * ld + f];
-                B2[f] -= s;
+                const Tile<false, 1> t(u - tiles_w, K, F);
+                float acc[1][4];
+                zero(acc);
+                tile_mma<false, false, 1>(acc, NM, ldm, t.r0, t.rs, G2, ld, t.c0, 0, K);
+                add4(ZB2 + t.row(0) * ld + t.c0, acc[0]);
             }
         }
+        for (int f = tid; f < F; f += nt) {
+            float s = 0.0f;
+            for (int j = 0; j < K; ++j) s += EG2[j * ld + f];
+            B2[f] -= s;
+        }
         __syncthreads();
+        TTT_PHASE(7);
 
         // I: out = Q + LN(ZB2) for rows rank, rank + C, ...
         {
@@ -393,6 +356,7 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
             }
         }
         __syncthreads();
+        TTT_PHASE(8);
         if (more) {
             if (loader.staged) {
                 loader.retire(Qs, Ks, Ts, lr_s, K, F, ld);
@@ -400,6 +364,7 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, Qs, Ks, Ts, lr_s, K, F, ld);
             }
             __syncthreads();
+            TTT_PHASE(9);
         }
     }
     if (last_state != nullptr) {
@@ -419,7 +384,7 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
 // threads per (batch, head) (the tiles and the prefetched next mini-batch need more than 128
 // registers a thread).
 #define TTT_MLP_ENTRY(T, S, NAME, PLACEMENT, C, DIMS)                                                         \
-    extern "C" __global__ void __launch_bounds__(256, 1) DIMS ttt_mlp_##NAME##_##S(                              \
+    extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) DIMS ttt_mlp_##NAME##_##S(                              \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* w2, const T* b2, const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, \
         float* last_state, float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F,    \

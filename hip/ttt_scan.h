@@ -15,6 +15,32 @@
 #pragma once
 #include "tttbench_hip.h"
 
+// The most threads a scan block has (the kernels' launch bound). 256 leaves each thread the
+// registers its tiles and the prefetched next mini-batch need; a build for experiments may
+// define another.
+#ifndef TTT_SCAN_THREADS
+#define TTT_SCAN_THREADS 256
+#endif
+
+// Per-phase cycle counts for tools/scan_phases.cu: with TTT_PHASE_CLOCKS defined, thread 0 of
+// block 0 adds the cycles since its previous mark to ttt_phase_cycles[i] at each TTT_PHASE(i),
+// placed right after a barrier, so each count is one phase including its wait.
+#ifdef TTT_PHASE_CLOCKS
+__device__ unsigned long long ttt_phase_cycles[16];
+#define TTT_PHASE_START long long ttt_phase_mark_ = clock64()
+#define TTT_PHASE(i)                                               \
+    do {                                                           \
+        if (blockIdx.x == 0 && threadIdx.x == 0) {                 \
+            const long long now_ = clock64();                      \
+            ttt_phase_cycles[i] += (unsigned long long)(now_ - ttt_phase_mark_); \
+            ttt_phase_mark_ = now_;                                \
+        }                                                          \
+    } while (0)
+#else
+#define TTT_PHASE_START
+#define TTT_PHASE(i)
+#endif
+
 namespace ttt_scan {
 
 // Where a scan keeps its state and scratch. The host picks the first that fits the device's
@@ -91,22 +117,77 @@ __device__ __forceinline__ void zero(float (&acc)[TR][4]) {
     }
 }
 
-// Tile t of an [M, N] result made of TR x 4 tiles: its first row, the step between its rows and
-// its first column. Plain products interleave the rows of a tile (rows rt, rt + M/TR, ...), so
-// that the float4 loads of neighbouring threads hit neighbouring rows; products with a
-// transposed A take TR contiguous rows, which one vector load of At reads.
+// Tile t of an [M, N] result made of TR x 4 tiles: its rows and first column. Plain products
+// put neighbouring threads on neighbouring row tiles and interleave a tile's rows (rows rt,
+// rt + M/TR, ...), so that their float4 loads of A hit neighbouring rows, 4 banks apart.
+// Products with a transposed A (the weight updates, [F, *] results) put neighbouring threads on
+// neighbouring column tiles of the same TR contiguous rows: their loads of At are one broadcast
+// vector, and their float4 read-modify-writes of the result cover contiguous bytes.
 template <bool TA, int TR>
 struct Tile {
     int r0, rs, c0;
-    __device__ __forceinline__ Tile(int t, int M) {
-        const int rtn = M / TR;
-        const int rt = t % rtn;
-        r0 = TA ? rt * TR : rt;
-        rs = TA ? 1 : rtn;
-        c0 = (t / rtn) * 4;
+    __device__ __forceinline__ Tile(int t, int M, int N) {
+        if constexpr (TA) {
+            const int ctn = N / 4;
+            const int ct = t % ctn;
+            r0 = (t / ctn) * TR;
+            rs = 1;
+            c0 = ct * 4;
+        } else {
+            const int rtn = M / TR;
+            r0 = t % rtn;
+            rs = rtn;
+            c0 = (t / rtn) * 4;
+        }
     }
     __device__ __forceinline__ int row(int r) const { return r0 + r * rs; }
 };
+
+// p[0..4) = v (16-byte aligned), p[0..4) += v, p[0..4) -= v, p[0..4) *= v: a tile row at once.
+__device__ __forceinline__ void store4(float* p, const float (&v)[4]) {
+    *reinterpret_cast<float4*>(p) = make_float4(v[0], v[1], v[2], v[3]);
+}
+__device__ __forceinline__ void add4(float* p, const float (&v)[4]) {
+    float4 x = *reinterpret_cast<float4*>(p);
+    x.x += v[0]; x.y += v[1]; x.z += v[2]; x.w += v[3];
+    *reinterpret_cast<float4*>(p) = x;
+}
+__device__ __forceinline__ void sub4(float* p, const float (&v)[4]) {
+    float4 x = *reinterpret_cast<float4*>(p);
+    x.x -= v[0]; x.y -= v[1]; x.z -= v[2]; x.w -= v[3];
+    *reinterpret_cast<float4*>(p) = x;
+}
+__device__ __forceinline__ void mul4(float* p, const float (&v)[4]) {
+    float4 x = *reinterpret_cast<float4*>(p);
+    x.x *= v[0]; x.y *= v[1]; x.z *= v[2]; x.w *= v[3];
+    *reinterpret_cast<float4*>(p) = x;
+}
+
+// Row i of a times row j of b over n (a multiple of 4) floats.
+__device__ __forceinline__ float dot(const float* a, const float* b, int n) {
+    float s0 = 0.0f, s1 = 0.0f;
+#pragma unroll 4
+    for (int k = 0; k < n; k += 4) {
+        const float4 x = *reinterpret_cast<const float4*>(a + k);
+        const float4 y = *reinterpret_cast<const float4*>(b + k);
+        s0 = fmaf(x.x, y.x, s0);
+        s1 = fmaf(x.y, y.y, s1);
+        s0 = fmaf(x.z, y.z, s0);
+        s1 = fmaf(x.w, y.w, s1);
+    }
+    return s0 + s1;
+}
+
+// NM = -eta o (tril(A B^T) + 1), eta[i][j] = tok[i] lr[j], for [K, n] A and B: one element per
+// thread at a time, so that every thread has the same share (the upper triangle is zero).
+__device__ __forceinline__ void eta_attention(float* NM, int ldm, const float* A, int lda, const float* B, int ldb,
+                                              int n, const float* tok_s, const float* lr_s, int K) {
+    for (int e = threadIdx.x; e < K * K; e += blockDim.x) {
+        const int i = e / K;
+        const int j = e - i * K;
+        NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (dot(A + i * lda, B + j * ldb, n) + 1.0f) : 0.0f;
+    }
+}
 
 // gelu, tanh approximation (SPEC §3).
 __device__ __forceinline__ float gelu(float x) {
@@ -123,16 +204,20 @@ __device__ __forceinline__ void gelu_and_grad(float x, float& g, float& g_prime)
 
 // ---------------------------------------------------------------- rows, by groups of lanes
 
+// The elements of a row a lane holds in registers at most.
+constexpr int kRowElems = 8;
+
 // Row-wise work (norms over F) gives each row a group of g lanes of one warp, g a power of two
-// no larger than the warp, as large as lets every row have its own group at once.
+// no larger than the warp, as large as lets every row have its own group at once, and at
+// least F / kRowElems, so that a row fits the lanes' registers (rows then take turns).
 struct RowGroups {
     int g;       // lanes per row
     int lane;    // this thread's lane within its group
     int group;   // this thread's group
     int groups;  // groups in the block
-    __device__ __forceinline__ explicit RowGroups(int rows) {
+    __device__ __forceinline__ RowGroups(int rows, int F) {
         g = warpSize;
-        while (g > 1 && (int)blockDim.x / g < rows) g >>= 1;
+        while (g > 1 && (int)blockDim.x / g < rows && (g / 2) * kRowElems >= F) g >>= 1;
         lane = threadIdx.x % g;
         group = threadIdx.x / g;
         groups = blockDim.x / g;
@@ -143,50 +228,70 @@ struct RowGroups {
         for (int m = g >> 1; m > 0; m >>= 1) v += TTT_SHFL_XOR(v, m);
         return v;
     }
+    // Two sums at once, their shuffles interleaved.
+    __device__ __forceinline__ void sum2(float& a, float& b) const {
+        for (int m = g >> 1; m > 0; m >>= 1) {
+            const float x = TTT_SHFL_XOR(a, m);
+            const float y = TTT_SHFL_XOR(b, m);
+            a += x;
+            b += y;
+        }
+    }
 };
 
 // lnL2grad(z, target) of SPEC §3 step 4 for one row, in place of z: mu, sigma of z; zh = (z -
 // mu) / sigma; g = (gamma zh + beta - target) gamma; result = (F g - sum g - zh sum(g zh)) /
-// (F sigma). Lane l of the group owns elements l, l + g, ... throughout, so the in-place write
-// needs no barrier. When eg is not null it also receives eta * result. Threads with
-// active == false only take part in the shuffles.
+// (F sigma). Lane l of the group holds elements l, l + g, ... in registers throughout (F <=
+// kRowElems g). When eg is not null it also receives eta * result. Threads with active ==
+// false only take part in the shuffles.
 __device__ __forceinline__ void ln_l2_grad_row(const RowGroups& rg, bool active, float* z, const float* target,
                                                const float* gamma, const float* beta, int F, float eps, float* eg,
                                                float eta) {
+    float zv[kRowElems];
     float s = 0.0f;
-    if (active) {
-        for (int f = rg.lane; f < F; f += rg.g) s += z[f];
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        zv[e] = active && f < F ? z[f] : 0.0f;
+        s += zv[e];
     }
-    const float mu = rg.sum(s) / F;
+    const float inv_f = 1.0f / F;
+    const float mu = rg.sum(s) * inv_f;
     float v = 0.0f;
-    if (active) {
-        for (int f = rg.lane; f < F; f += rg.g) {
-            const float d = z[f] - mu;
-            v += d * d;
-        }
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        const float d = active && f < F ? zv[e] - mu : 0.0f;
+        v += d * d;
     }
-    const float sigma = sqrtf(rg.sum(v) / F + eps);
+    const float sigma = sqrtf(rg.sum(v) * inv_f + eps);
     const float rs = 1.0f / sigma;
+    float gv[kRowElems] = {};
     float sg = 0.0f;
     float sgz = 0.0f;
-    if (active) {
-        for (int f = rg.lane; f < F; f += rg.g) {
-            const float zh = (z[f] - mu) * rs;
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        if (active && f < F) {
+            const float zh = (zv[e] - mu) * rs;
             const float g = (gamma[f] * zh + beta[f] - target[f]) * gamma[f];
+            zv[e] = zh;
+            gv[e] = g;
             sg += g;
             sgz += g * zh;
         }
     }
-    sg = rg.sum(sg);
-    sgz = rg.sum(sgz);
+    rg.sum2(sg, sgz);
     if (!active) return;
     const float scale = 1.0f / (F * sigma);
-    for (int f = rg.lane; f < F; f += rg.g) {
-        const float zh = (z[f] - mu) * rs;
-        const float g = (gamma[f] * zh + beta[f] - target[f]) * gamma[f];
-        const float r = (F * g - sg - zh * sgz) * scale;
-        z[f] = r;
-        if (eg != nullptr) eg[f] = eta * r;
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        if (f < F) {
+            const float r = (F * gv[e] - sg - zv[e] * sgz) * scale;
+            z[f] = r;
+            if (eg != nullptr) eg[f] = eta * r;
+        }
     }
 }
 
@@ -194,21 +299,30 @@ __device__ __forceinline__ void ln_l2_grad_row(const RowGroups& rg, bool active,
 template <typename T>
 __device__ __forceinline__ void ln_out_row(const RowGroups& rg, bool active, const float* zb, const float* q,
                                            const float* gamma, const float* beta, int F, float eps, T* out) {
+    float zv[kRowElems];
     float s = 0.0f;
-    if (active) {
-        for (int f = rg.lane; f < F; f += rg.g) s += zb[f];
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        zv[e] = active && f < F ? zb[f] : 0.0f;
+        s += zv[e];
     }
-    const float mu = rg.sum(s) / F;
+    const float inv_f = 1.0f / F;
+    const float mu = rg.sum(s) * inv_f;
     float v = 0.0f;
-    if (active) {
-        for (int f = rg.lane; f < F; f += rg.g) {
-            const float d = zb[f] - mu;
-            v += d * d;
-        }
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        const float d = active && f < F ? zv[e] - mu : 0.0f;
+        v += d * d;
     }
-    const float rs = 1.0f / sqrtf(rg.sum(v) / F + eps);
+    const float rs = 1.0f / sqrtf(rg.sum(v) * inv_f + eps);
     if (!active) return;
-    for (int f = rg.lane; f < F; f += rg.g) ttt_store(out + f, q[f] + gamma[f] * (zb[f] - mu) * rs + beta[f]);
+#pragma unroll
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        if (f < F) ttt_store(out + f, q[f] + gamma[f] * (zv[e] - mu) * rs + beta[f]);
+    }
 }
 
 // ---------------------------------------------------------------- moving data

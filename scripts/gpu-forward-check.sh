@@ -10,6 +10,8 @@
 #   racecheck  the inner scans at 12m under compute-sanitizer --tool racecheck
 #   ncu        the first launch of each inner scan at 125m (the kernel chosen) under Nsight Compute
 #   sass       instruction counts of the inner-scan kernels' SASS
+#   phases     cycles per phase of each inner-scan kernel (hip/tools/scan_phases.cu, built here
+#              with nvcc unless $SCAN_PHASES names a built one)
 # A step's log is STEP.log; logs.tgz holds them all, refreshed after every step, so that what
 # ran comes back even when the session is cut short.
 #
@@ -83,6 +85,19 @@ for s in "$@"; do
                     | grep -oE '^ +/\*[0-9a-f]+\*/ +[A-Z0-9_.]+' | awk '{print $2}' | sort | uniq -c | sort -rn | head -n 12
             done | tee "$logs/sass-summary.txt"
             tar -czf "$out/logs.tgz" -C "$logs" . ;;
+        phases)
+            probe="${SCAN_PHASES:-}"
+            if [ -z "$probe" ]; then
+                probe=/tmp/scan_phases
+                nvcc -O3 -std=c++17 -arch=sm_90 -DTTT_PHASE_CLOCKS -I hip hip/tools/scan_phases.cu -o "$probe" \
+                    >"$logs/phases-build.log" 2>&1 || { echo "scan_phases did not build"; continue; }
+            fi
+            chmod +x "$probe"
+            step phases 120 bash -c "$probe linear 64 12 2048 16 256 shared cluster2 cluster4 \
+                && $probe mlp 64 12 2048 16 256 shared cluster2 cluster4 cluster8 \
+                && $probe linear 64 32 2048 16 256 shared cluster2 \
+                && $probe mlp 96 16 2048 16 256 cluster4 cluster8"
+            cat "$logs/phases.log" ;;
         *)
             echo "unknown step $s" ;;
     esac

@@ -13,13 +13,15 @@ import org.tttbench.config.TttType;
  */
 record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
 
-    /** kSplitW2 and kSplitAttn of hip/ttt_mlp.hip. */
+    /** kSplitW2 of hip/ttt_mlp.hip. */
     private static final int MLP_SPLIT_W2 = 2;
-    private static final int MLP_SPLIT_ATTN = 4;
+    /** kRowElems of hip/ttt_scan.h times the smaller warp: a row's elements per lane. */
+    private static final int MAX_HEAD_DIM = 8 * 32;
 
     InnerScanLayout {
-        if (headDim % 4 != 0) {
-            throw new UnsupportedOperationException("the GPU inner scan needs a head dim divisible by 4, got " + headDim);
+        if (headDim % 4 != 0 || headDim > MAX_HEAD_DIM) {
+            throw new UnsupportedOperationException("the GPU inner scan needs a head dim divisible by 4 and at most "
+                    + MAX_HEAD_DIM + ", got " + headDim);
         }
         if (miniBatch % 4 != 0 || miniBatch > 64) {
             throw new UnsupportedOperationException(
@@ -28,9 +30,9 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
         boolean built = type == TttType.MLP ? cluster == 1 || cluster == 2 || cluster == 4 || cluster == 8
                 : cluster == 1 || cluster == 2 || cluster == 4;
         if (!built) throw new IllegalArgumentException("no " + type.flag() + " scan kernel for clusters of " + cluster);
-        if (type == TttType.MLP && (4 * headDim / cluster) % (4 * MLP_SPLIT_ATTN) != 0) {
+        if (type == TttType.MLP && (4 * headDim / cluster) % (4 * MLP_SPLIT_W2) != 0) {
             throw new UnsupportedOperationException("the GPU MLP scan on clusters of " + cluster
-                    + " needs 4F/" + cluster + " divisible by " + 4 * MLP_SPLIT_ATTN + ", got F=" + headDim);
+                    + " needs 4F/" + cluster + " divisible by " + 4 * MLP_SPLIT_W2 + ", got F=" + headDim);
         }
         if (type == TttType.LINEAR && (headDim / cluster) % 4 != 0) {
             throw new UnsupportedOperationException("the GPU linear scan on clusters of " + cluster
@@ -60,8 +62,8 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
         return switch (type) {
             case LINEAR -> cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
                     : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
-            case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4)
-                    + (1 + MLP_SPLIT_ATTN) * k * (k + 4) + 2 * k + 2 * f;
+            case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
+                    + 2 * k + 2 * f;
         };
     }
 

@@ -48,11 +48,11 @@ class InnerScanLayoutTest {
         InnerScanLayout l = new InnerScanLayout(TttType.MLP, 64, 16, 8);
         assertEquals(64 * 36 + 32 + 32 * 68 + 64, l.stateFloats());
         // Q, K, V, G2, EG2 and two sets of 2 partial sums [16][68]; X2, GP, XB [16][36];
-        // NM and 4 partial sums [16][20]; lr, tok [16]; gamma, beta [64].
-        assertEquals(9 * 16 * 68 + 3 * 16 * 36 + 5 * 16 * 20 + 32 + 128, l.scratchFloats());
+        // NM and the block's part of XB X2^T [16][20]; lr, tok [16]; gamma, beta [64].
+        assertEquals(9 * 16 * 68 + 3 * 16 * 36 + 2 * 16 * 20 + 32 + 128, l.scratchFloats());
         // A single block shares one set of partial sums between the two products.
         InnerScanLayout one = new InnerScanLayout(TttType.MLP, 64, 16, 1);
-        assertEquals(7 * 16 * 68 + 3 * 16 * 260 + 5 * 16 * 20 + 32 + 128, one.scratchFloats());
+        assertEquals(7 * 16 * 68 + 3 * 16 * 260 + 2 * 16 * 20 + 32 + 128, one.scratchFloats());
         // Clusters of 4 and 8 keep F=96 on chip, where one block (or two) cannot.
         for (int c : new int[] {4, 8}) {
             InnerScanLayout big = new InnerScanLayout(TttType.MLP, 96, 16, c);
@@ -75,8 +75,8 @@ class InnerScanLayoutTest {
     void clustersExistOnlyForTheSizesBuiltAndWholeTiles() {
         assertThrows(IllegalArgumentException.class, () -> new InnerScanLayout(TttType.LINEAR, 64, 16, 8));
         assertThrows(IllegalArgumentException.class, () -> new InnerScanLayout(TttType.MLP, 64, 16, 3));
-        // 4F/8 = 20 columns a block: not a whole number of the 16-column splits.
-        assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.MLP, 40, 16, 8));
+        // 4F/8 = 18 columns a block: not a whole number of the two 4-column-tiled halves.
+        assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.MLP, 36, 16, 8));
         // F/4 = 9 columns a block: not a whole number of 4-column tiles.
         assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.LINEAR, 36, 16, 4));
     }
@@ -86,5 +86,6 @@ class InnerScanLayoutTest {
         assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.LINEAR, 64, 6));
         assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.LINEAR, 64, 128));
         assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.MLP, 34, 16));
+        assertThrows(UnsupportedOperationException.class, () -> new InnerScanLayout(TttType.LINEAR, 260, 16));
     }
 }
