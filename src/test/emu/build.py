@@ -2,8 +2,8 @@
 """Builds the kernels of hip/ for the CPU emulation (emu_runtime.h), for tests on machines with
 no GPU: each hip/NAME.hip becomes a shared library with, for every extern "C" kernel K, a
 function emu_call_K(void** kernelParams) that unpacks the launch's argument array and calls K.
-The libraries are laid out as the jar's kernels/ folder with the names a CUDA device of sm_90
-looks for (kernels/nvidia/sm_90/NAME.cubin and kernels/index.txt), so KernelImages finds them
+The libraries are laid out as the jar's kernels/ folder with the names a CUDA device of sm_80
+looks for (kernels/nvidia/sm_80/NAME.cubin and kernels/index.txt), so KernelImages finds them
 when this folder comes first on the class path; EmulatedRuntime loads them.
 
 usage: build.py HIP_DIR OUT_DIR [NAME ...]   (default: every hip/*.hip)
@@ -36,7 +36,7 @@ def param_type(p):
 def main():
     hip_dir, out_dir = sys.argv[1], sys.argv[2]
     names = sys.argv[3:] or sorted(f[:-4] for f in os.listdir(hip_dir) if f.endswith('.hip'))
-    target = os.path.join(out_dir, 'kernels', 'nvidia', 'sm_90')
+    target = os.path.join(out_dir, 'kernels', 'nvidia', 'sm_80')
     os.makedirs(target, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for f in os.listdir(hip_dir):
@@ -72,7 +72,7 @@ def main():
     with open(os.path.join(out_dir, 'kernels', 'index.txt'), 'w') as idx:
         for f in sorted(os.listdir(target)):
             if f.endswith('.cubin'):
-                idx.write('nvidia/sm_90/' + f + '\n')
+                idx.write('nvidia/sm_80/' + f + '\n')
 
 
 if __name__ == '__main__':

@@ -28,6 +28,9 @@ struct alignas(16) uint4 {
     unsigned x, y, z, w;
 };
 
+inline float4 make_float4(float x, float y, float z, float w) { return float4{x, y, z, w}; }
+inline float2 make_float2(float x, float y) { return float2{x, y}; }
+
 namespace emu {
 
 struct Barrier {

@@ -24,8 +24,9 @@ import org.tttbench.config.TttType;
  * The forward ops on a GPU: matrix products through the vendor BLAS (float32 accumulation;
  * TF32 only when asked for), everything else through the kernels of hip/, one launch per op and
  * one launch for a whole inner scan. Device memory comes from one arena filled in setup; an op
- * allocates nothing on the device and copies nothing to the host. The backward ops are not
- * implemented on the GPU yet and say so; nothing falls back to the CPU.
+ * allocates nothing on the device and copies nothing to the host. The backward ops run through
+ * {@link GpuBackwardOps}, without float atomics: gradients are the same bits on every run.
+ * Nothing falls back to the CPU.
  *
  * <p>The backend owns the runtime it is given and closes it. It is meant for one thread.
  */
@@ -42,6 +43,7 @@ public final class GpuBackend implements Backend {
     private final DType dtype;
     private final boolean tf32;
     private final Blas blas;
+    private final GpuBackwardOps backward;
     private final Arena host = Arena.ofShared();
     private final DeviceArena memory;
     private final Map<String, Long> modules = new HashMap<>();
@@ -67,6 +69,7 @@ public final class GpuBackend implements Backend {
             for (String m : MODULES) modules.put(m, KernelImages.load(runtime, m));
             // The BLAS handle allocates when created, so it must exist before any capture.
             this.blas = runtime.blas();
+            this.backward = new GpuBackwardOps(runtime, memory, host, maxBlocks);
         } catch (RuntimeException e) {
             host.close();
             runtime.close();
@@ -159,8 +162,9 @@ public final class GpuBackend implements Backend {
         return out;
     }
 
-    /** Token ids in device memory (int32). */
-    private record GpuTokenIds(long ptr, int batch, int seqLen) implements TokenIds {
+    /** Token ids in device memory (int32), with their grouping by id for the embedding backward. */
+    private record GpuTokenIds(long ptr, int batch, int seqLen, GpuBackwardOps.DeviceSegments segments)
+            implements TokenIds {
     }
 
     @Override
@@ -178,7 +182,7 @@ public final class GpuBackend implements Backend {
             MemorySegment.copy(ids, 0, s, JAVA_INT, 0, ids.length);
             rt.copyToDevice(s, ptr, bytes);
         }
-        return new GpuTokenIds(ptr, batch, seqLen);
+        return new GpuTokenIds(ptr, batch, seqLen, backward.uploadSegments(ids));
     }
 
     @Override
@@ -186,10 +190,15 @@ public final class GpuBackend implements Backend {
         rt.synchronize();
     }
 
-    /** Device memory taken from the runtime (nothing is returned before close, so this is the peak). */
+    /**
+     * Bytes of every buffer this backend has handed out (nothing is freed before close, so this is
+     * the peak), as frameworks report allocated memory; the arena takes them from the device in
+     * chunks of {@link DeviceArena#CHUNK_BYTES}, which would hide differences smaller than a chunk
+     * (the checkpoints of one layer at two intervals, say).
+     */
     @Override
     public long peakMemoryBytes() {
-        return memory.reservedBytes();
+        return memory.carvedBytes();
     }
 
     @Override
@@ -283,7 +292,7 @@ public final class GpuBackend implements Backend {
 
     @Override
     public void embeddingBackward(TokenIds ids, Tensor dOut, Tensor dTable) {
-        throw notYet("embedding backward");
+        backward.embeddingBackward(ids(ids).segments(), gpu(dOut), gpu(dTable));
     }
 
     // ---------------------------------------------------------------- norms
@@ -302,7 +311,7 @@ public final class GpuBackend implements Backend {
 
     @Override
     public void rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dOut, Tensor dx, Tensor dGain) {
-        throw notYet("RMSNorm backward");
+        backward.rmsNormBackward(gpu(x), gpu(gain), gpu(rstd), gpu(dOut), gpu(dx), gpu(dGain));
     }
 
     @Override
@@ -322,7 +331,8 @@ public final class GpuBackend implements Backend {
     @Override
     public void layerNormBackward(Tensor x, Tensor weight, Tensor mean, Tensor rstd, Tensor dOut, Tensor dx,
             Tensor dWeight, Tensor dBias) {
-        throw notYet("LayerNorm backward");
+        backward.layerNormBackward(gpu(x), gpu(weight), gpu(mean), gpu(rstd), gpu(dOut), gpu(dx), gpu(dWeight),
+                gpu(dBias));
     }
 
     // ---------------------------------------------------------------- TTT layer inputs
@@ -344,7 +354,7 @@ public final class GpuBackend implements Backend {
 
     @Override
     public void splitHeadsBackward(Tensor dHeads, Tensor dx, int numHeads, int miniBatch, boolean rope) {
-        throw notYet("split-heads backward");
+        backward.splitHeadsBackward(gpu(dHeads), gpu(dx), numHeads, miniBatch, rope);
     }
 
     @Override
@@ -371,7 +381,7 @@ public final class GpuBackend implements Backend {
     @Override
     public void tttLearningRateBackward(Tensor x, Tensor weight, Tensor lr, Tensor dLr, Tensor dx, Tensor dWeight,
             Tensor dBias) {
-        throw notYet("learning-rate backward");
+        backward.tttLearningRateBackward(gpu(x), gpu(weight), gpu(lr), gpu(dLr), gpu(dx), gpu(dWeight), gpu(dBias));
     }
 
     @Override
@@ -385,7 +395,7 @@ public final class GpuBackend implements Backend {
 
     @Override
     public void tokenEtaBackward(Tensor tokenIdx, Tensor dTok, Tensor dTokenIdx) {
-        throw notYet("token-eta backward");
+        backward.tokenEtaBackward(gpu(tokenIdx), gpu(dTok), gpu(dTokenIdx));
     }
 
     // ---------------------------------------------------------------- inner loop
@@ -513,9 +523,22 @@ public final class GpuBackend implements Backend {
                 .launch(Math.multiplyExact(Math.multiplyExact(b, h), v.cluster()), SCAN_THREADS, (int) shared);
     }
 
+    /**
+     * Makes the inner backward run with {@code placement} instead of the fastest one that fits
+     * (null: back to that), so that verification can check every kernel.
+     */
+    public void forceInnerBackwardPlacement(InnerPlacement placement) {
+        backward.forcePlacement(placement);
+    }
+
+    /** Every placement an inner backward of this shape can run with on this device, fastest first. */
+    public List<InnerPlacement> innerBackwardPlacements(TttType type, int headDim, int miniBatch) {
+        return backward.placements(type, headDim, miniBatch);
+    }
+
     @Override
     public void innerBackward(InnerInputs in, Tensor checkpoints, int interval, Tensor dOut, InnerGrads grads) {
-        throw notYet("inner backward");
+        backward.innerBackward(in, gpu(checkpoints), interval, gpu(dOut), grads);
     }
 
     // ---------------------------------------------------------------- feed-forward
@@ -532,14 +555,10 @@ public final class GpuBackend implements Backend {
 
     @Override
     public void swigluBackward(Tensor gate, Tensor up, Tensor dOut, Tensor dGate, Tensor dUp) {
-        throw notYet("SwiGLU backward");
+        backward.swigluBackward(gpu(gate), gpu(up), gpu(dOut), gpu(dGate), gpu(dUp));
     }
 
     // ---------------------------------------------------------------- helpers
-
-    private static UnsupportedOperationException notYet(String what) {
-        return new UnsupportedOperationException(what + " on the GPU is not implemented yet");
-    }
 
     private GpuTensor gpu(Tensor t) {
         if (t instanceof GpuTensor g) return g;

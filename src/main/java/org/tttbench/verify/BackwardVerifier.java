@@ -356,28 +356,31 @@ public final class BackwardVerifier {
     }
 
     /** The inner-backward benchmark's own problem (InnerProblem, same seed on both backends). */
-    void checkInnerProblem(ModelConfig cfg, int batch, int seqLen) {
+    void checkInnerProblem(ModelConfig cfg, int batch, int seqLen, int interval) {
         long seed = rnd.nextLong();
-        InnerProblem t = new InnerProblem(test, cfg, batch, seqLen, seed, true, 1);
-        InnerProblem r = new InnerProblem(ref, cfg, batch, seqLen, seed, true, 1);
+        InnerProblem t = new InnerProblem(test, cfg, batch, seqLen, seed, true, interval);
+        InnerProblem r = new InnerProblem(ref, cfg, batch, seqLen, seed, true, interval);
         for (Tensor x : named(t.gradients()).values()) test.fill(x, Float.NaN);
         t.backward();
         r.backward();
         Map<String, Tensor> tg = named(t.gradients());
         Map<String, Tensor> rg = named(r.gradients());
         for (String name : tg.keySet()) {
-            compare("InnerProblem backward " + cfg.tttType().flag() + " " + name.replace(" (+=)", ""), Kind.SCAN,
-                    tg.get(name), rg.get(name));
+            compare("InnerProblem backward " + cfg.tttType().flag() + " c=" + interval + " " + name.replace(" (+=)", ""),
+                    Kind.SCAN, tg.get(name), rg.get(name));
         }
     }
 
     // ---------------------------------------------------------------- training step
 
-    /** The same weights, off their trivial init, on both backends (as Verifier.checkModel draws them). */
-    private Parameters[] weights(ModelConfig cfg) {
+    /**
+     * The same weights, off their trivial init, on the tested backend and (unless {@code testOnly})
+     * the reference, as Verifier.checkModel draws them.
+     */
+    private Parameters[] weights(ModelConfig cfg, boolean testOnly) {
         List<ParameterSpec> specs = ParameterSpec.model(cfg);
         Parameters tw = new Parameters(test, specs);
-        Parameters rw = new Parameters(ref, specs);
+        Parameters rw = testOnly ? null : new Parameters(ref, specs);
         for (ParameterSpec s : specs) {
             float[] host = switch (s.init()) {
                 case NORMAL -> normal(s.size(), 0, 0.02);
@@ -386,7 +389,7 @@ public final class BackwardVerifier {
             };
             if (s.name().endsWith("learnable_token_idx")) host[Math.min(1, host.length - 1)] = -2f;
             test.upload(host, tw.get(s.name()));
-            ref.upload(host, rw.get(s.name()));
+            if (rw != null) ref.upload(host, rw.get(s.name()));
         }
         return new Parameters[] {tw, rw};
     }
@@ -396,7 +399,7 @@ public final class BackwardVerifier {
      * one row per parameter (layers together: the largest error over them).
      */
     void checkModel(ModelConfig cfg, int batch, int seqLen, int interval) {
-        Parameters[] w = weights(cfg);
+        Parameters[] w = weights(cfg, false);
         int[] ids = new int[batch * seqLen];
         for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(cfg.vocab());
         TttModel t = new TttModel(test, cfg, w[0], ids, batch, seqLen, true, interval);
@@ -486,7 +489,7 @@ public final class BackwardVerifier {
                     sameBits(first, again) ? 0 : Double.NaN, 0));
         }
 
-        Parameters weights = weights(cfg)[0];
+        Parameters weights = weights(cfg, true)[0];
         int[] ids = new int[batch * seqLen];
         for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(cfg.vocab());
         List<float[]> modelBase = modelGradients(cfg, weights, ids, batch, seqLen, 1);

@@ -19,6 +19,7 @@ import org.tttbench.config.ModelConfig;
 import org.tttbench.config.Preset;
 import org.tttbench.config.TttType;
 import org.tttbench.gpu.GpuBackend;
+import org.tttbench.gpu.InnerPlacement;
 import org.tttbench.gpu.InnerVariant;
 import org.tttbench.model.InnerProblem;
 import org.tttbench.model.ParameterSpec;
@@ -27,7 +28,8 @@ import org.tttbench.model.TttModel;
 
 /**
  * Checks a backend (a GPU's) against the CPU reference backend: every forward op and the whole
- * forward on fresh random inputs, the same host data uploaded to both, each output of the
+ * forward on fresh random inputs (and, through {@link BackwardVerifier}, every backward op and the
+ * whole training step), the same host data uploaded to both, each output of the
  * backend under test poisoned with NaN first so that an element it never writes fails. A row
  * per op and dtype gives ‖x − ref‖ / ‖ref‖ against a tolerance set by what the op does and the
  * storage type (the reference runs at the same storage type, so the tolerance covers only
@@ -458,14 +460,18 @@ public final class Verifier {
         List<Row> rows;
         try (CpuBackend cpu = new CpuBackend(config.dtype())) {
             Verifier v = new Verifier(backend, cpu, config.tf32(), System.nanoTime(), null);
+            BackwardVerifier bv = new BackwardVerifier(backend, cpu, config.tf32(), System.nanoTime(), null);
+            ModelConfig reduced = new ModelConfig(full.vocab(), full.hidden(), Math.min(full.layers(), 2),
+                    full.heads(), full.ffn(), k, full.tttType());
             if (config.innerOnly()) {
                 v.checkInnerProblem(full, batch, seqLen);
+                if (config.backward()) bv.checkInnerProblem(full, batch, seqLen, config.checkpointInterval());
             } else {
-                ModelConfig reduced = new ModelConfig(full.vocab(), full.hidden(), Math.min(full.layers(), 2),
-                        full.heads(), full.ffn(), k, full.tttType());
                 v.checkModel(reduced, batch, seqLen);
+                if (config.backward()) bv.checkModel(reduced, batch, seqLen, config.checkpointInterval());
             }
-            rows = v.rows();
+            rows = new ArrayList<>(v.rows());
+            rows.addAll(bv.rows());
         }
         List<String> failed = rows.stream().filter(r -> !r.passed()).map(Row::format).toList();
         if (!failed.isEmpty()) {
@@ -480,16 +486,20 @@ public final class Verifier {
     static final String USAGE = """
             usage: tttbench verify [--model-size S[,S…]] [--ttt-type linear|mlp|both] [--dtype D[,D…]|all]
                                    [--backend auto|cuda|hip|cpu] [--batch N] [--seq-len N] [--mini-batch N]
-                                   [--layers N] [--seed N] [--tf32] [--no-model]
-              Every forward op of the backend (default: the GPU that auto finds) and the whole forward,
-              on fresh random inputs, against the CPU reference backend at the same storage type.
+                                   [--layers N] [--seed N] [--tf32] [--no-model] [--no-backward] [--no-intervals]
+              Every forward and backward op of the backend (default: the GPU that auto finds), the whole
+              forward and the whole training step, on fresh random inputs, against the CPU reference
+              backend at the same storage type; then, on the backend alone, that gradients at checkpoint
+              intervals 1, 2, 4, 8, 16 agree (one sequence of 16 mini-batches) and that a second run
+              gives the same bits. --no-backward skips the backward, --no-intervals the last two checks.
               Defaults: --model-size 12m, --ttt-type both, --dtype all, --batch 2, --seq-len 64,
               --mini-batch 16, the preset's layer count. Exit status 1 if any comparison fails.
               --backend cpu checks the CPU backend against itself (the harness, not a device).
             """;
 
     record Options(List<String> sizes, List<TttType> types, List<DType> dtypes, BackendKind backend, int batch,
-            int seqLen, int miniBatch, int layers, long seed, boolean tf32, boolean model) {
+            int seqLen, int miniBatch, int layers, long seed, boolean tf32, boolean model, boolean backward,
+            boolean intervals) {
 
         static Options parse(String[] args) {
             List<String> sizes = List.of("12m");
@@ -503,6 +513,8 @@ public final class Verifier {
             long seed = System.nanoTime();
             boolean tf32 = false;
             boolean model = true;
+            boolean backward = true;
+            boolean intervals = true;
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
                 String v = null;
@@ -514,6 +526,8 @@ public final class Verifier {
                 switch (a) {
                     case "--tf32" -> tf32 = true;
                     case "--no-model" -> model = false;
+                    case "--no-backward" -> backward = false;
+                    case "--no-intervals" -> intervals = false;
                     case "--model-size", "--ttt-type", "--dtype", "--backend", "--batch", "--seq-len", "--mini-batch",
                             "--layers", "--seed" -> {
                         if (v == null) {
@@ -544,7 +558,8 @@ public final class Verifier {
             if (seqLen % miniBatch != 0) {
                 throw new IllegalArgumentException("--seq-len " + seqLen + " is not divisible by --mini-batch " + miniBatch);
             }
-            return new Options(sizes, types, dtypes, backend, batch, seqLen, miniBatch, layers, seed, tf32, model);
+            return new Options(sizes, types, dtypes, backend, batch, seqLen, miniBatch, layers, seed, tf32, model,
+                    backward, intervals);
         }
 
         private static int positive(String flag, String v) {
@@ -557,6 +572,31 @@ public final class Verifier {
             if (n <= 0) throw new IllegalArgumentException(flag + " must be a positive integer, got " + n);
             return n;
         }
+    }
+
+    /**
+     * The backward checks of one ttt-type: the inner backward with every kernel placement the
+     * device has, the inner-backward problem, the training step, and on the tested backend alone the
+     * checkpoint intervals and reruns (one sequence of 16 mini-batches).
+     */
+    private static void checkBackward(BackwardVerifier bv, Backend t, ModelConfig cfg, ModelConfig whole, Options o) {
+        List<String> labels = new ArrayList<>();
+        if (t instanceof GpuBackend g) {
+            for (InnerPlacement p : g.innerBackwardPlacements(cfg.tttType(), cfg.headDim(), cfg.miniBatch())) {
+                labels.add(p.kernelName());
+            }
+        }
+        if (labels.isEmpty()) labels.add("");
+        bv.checkInner(cfg, o.batch(), o.seqLen(), labels, label -> {
+            if (t instanceof GpuBackend g) {
+                g.forceInnerBackwardPlacement(label == null ? null : java.util.Arrays.stream(InnerPlacement.values())
+                        .filter(p -> p.kernelName().equals(label)).findFirst().orElseThrow());
+            }
+        });
+        bv.checkInnerProblem(cfg, o.batch(), o.seqLen(), 1);
+        if (o.model()) bv.checkModel(whole, o.batch(), o.seqLen(), 1);
+        // The CPU reference against itself checks the harness; its intervals have tests of their own.
+        if (o.intervals() && !t.name().equals("cpu")) bv.checkIntervalsAndDeterminism(whole, 1, 16 * o.miniBatch());
     }
 
     /** For running without the CLI: {@code java -cp benchmarks.jar org.tttbench.verify.Verifier …}. */
@@ -603,7 +643,9 @@ public final class Verifier {
                         out.println("verify: " + t.name() + " backend on " + device + " against the CPU reference; seed "
                                 + o.seed() + (o.tf32() ? "; TF32 allowed" : ""));
                     }
-                    Verifier v = new Verifier(t, ref, o.tf32(), o.seed() ^ (31L * size.hashCode() + dtype.ordinal()), out);
+                    long seed = o.seed() ^ (31L * size.hashCode() + dtype.ordinal());
+                    Verifier v = new Verifier(t, ref, o.tf32(), seed, out);
+                    BackwardVerifier bv = new BackwardVerifier(t, ref, o.tf32(), ~seed, out);
                     ModelConfig base = preset.model(o.types().get(0), o.miniBatch());
                     int layers = o.layers() > 0 ? o.layers() : preset.layers();
                     out.println();
@@ -613,13 +655,16 @@ public final class Verifier {
                     out.println(HEADER);
                     try {
                         v.checkOps(base, o.batch(), o.seqLen());
+                        if (o.backward()) bv.checkOps(base, o.batch(), o.seqLen());
                         for (TttType type : o.types()) {
                             ModelConfig cfg = preset.model(type, o.miniBatch());
+                            ModelConfig whole = new ModelConfig(cfg.vocab(), cfg.hidden(), layers, cfg.heads(), cfg.ffn(),
+                                    cfg.miniBatch(), type);
                             v.checkInner(cfg, o.batch(), o.seqLen());
                             v.checkInnerProblem(cfg, o.batch(), o.seqLen());
-                            if (o.model()) {
-                                v.checkModel(new ModelConfig(cfg.vocab(), cfg.hidden(), layers, cfg.heads(), cfg.ffn(),
-                                        cfg.miniBatch(), type), o.batch(), o.seqLen());
+                            if (o.model()) v.checkModel(whole, o.batch(), o.seqLen());
+                            if (o.backward()) {
+                                checkBackward(bv, t, cfg, whole, o);
                             }
                         }
                     } catch (RuntimeException e) {
@@ -627,7 +672,9 @@ public final class Verifier {
                         out.println("ERROR " + size + " " + dtype.flag() + ": " + e);
                         failed++;
                     }
-                    for (Row r : v.rows()) {
+                    List<Row> all = new ArrayList<>(v.rows());
+                    all.addAll(bv.rows());
+                    for (Row r : all) {
                         total++;
                         if (!r.passed()) failed++;
                     }

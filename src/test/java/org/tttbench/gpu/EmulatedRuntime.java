@@ -24,8 +24,8 @@ import org.tttbench.config.DType;
 /**
  * A {@link GpuRuntime} that runs the kernels of hip/ on the CPU, through the libraries
  * src/test/emu/build.py makes (see emu_runtime.h), for tests on machines with no GPU. It says
- * it is a CUDA device of sm_90, so {@link KernelImages} picks the emulated objects when their
- * folder comes first on the class path. Device memory is host memory filled with NaN bytes at
+ * it is a CUDA device of sm_80 (no thread block clusters, which the emulation lacks), so
+ * {@link KernelImages} picks the emulated objects when their folder comes first on the class path. Device memory is host memory filled with NaN bytes at
  * allocation, kernels launched above 48 KB of dynamic shared memory must have raised their
  * limit first (as on NVIDIA), and the BLAS is a plain float32 loop.
  */
@@ -72,7 +72,7 @@ public final class EmulatedRuntime implements GpuRuntime {
 
     @Override
     public String architecture() {
-        return "sm_90";
+        return "sm_80";
     }
 
     @Override

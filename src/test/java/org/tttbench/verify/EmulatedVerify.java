@@ -38,7 +38,7 @@ public final class EmulatedVerify {
                     rows.addAll(fv.rows());
                 }
                 if (what.contains("inner")) v.checkInner(cfg, 2, seqLen, List.of(""), label -> { });
-                if (what.contains("problem")) v.checkInnerProblem(cfg, 1, seqLen);
+                if (what.contains("problem")) v.checkInnerProblem(cfg, 1, seqLen, 1);
                 if (what.contains("model")) v.checkModel(cfg, 2, 32, 1);
                 if (what.contains("intervals")) v.checkIntervalsAndDeterminism(cfg, 1, 256);
             }
