@@ -16,7 +16,9 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 build_dir="${BUILD_DIR:-$root/target}"
 dist="${DIST_DIR:-$root/dist}"
 bin="${JAVA_HOME:+$JAVA_HOME/bin/}"
-limit_mb=60
+# The unpacked bundle; the packed .tar.xz, what travels to a GPU machine, is about two thirds of it
+# (the jar and the runtime are compressed already).
+limit_mb=72
 
 die() { echo "bundle: ERROR: $*" >&2; exit 1; }
 
