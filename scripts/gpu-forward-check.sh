@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One session on a GPU machine for the GPU forward: unpack the bundle, then run the steps named
-# on the command line, each under its own time limit, logging into $OUT (default ./gpu-out):
+# on the command line, each under its own time limit, logging into $OUT (default ./gpu-out).
+# The verify steps check the forward (--no-backward); the backward has a session script of its own.
 #   info       the card and its clocks (nvidia-smi)
 #   verify12   verify at 12m, both ttt-types, all dtypes
 #   verify     verify at 125m, 125m-h32 and 760m, both ttt-types, all dtypes
@@ -45,10 +46,10 @@ for s in "$@"; do
             step info 30 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm,clocks.mem,power.draw,power.limit,temperature.gpu --format=csv
             cat "$logs/info.log" ;;
         verify12)
-            step verify12 150 "${java[@]}" org.tttbench.verify.Verifier --model-size 12m
+            step verify12 150 "${java[@]}" org.tttbench.verify.Verifier --model-size 12m --no-backward
             grep -E "FAIL|ERROR|verify:" "$logs/verify12.log" | tail -n 20 ;;
         verify)
-            step verify 330 "${java[@]}" org.tttbench.verify.Verifier --model-size 125m,125m-h32,760m
+            step verify 330 "${java[@]}" org.tttbench.verify.Verifier --model-size 125m,125m-h32,760m --no-backward
             grep -E "FAIL|ERROR|verify:" "$logs/verify.log" | tail -n 30 ;;
         timing)
             step timing 300 "${java[@]}" org.tttbench.gpu.GpuTiming --ceilings --variants --model-size 125m \
@@ -57,11 +58,11 @@ for s in "$@"; do
             sed -n '/^summary/,$p' "$logs/timing.log" "$logs/timing1b.log" ;;
         memcheck)
             step memcheck 300 compute-sanitizer --tool memcheck --leak-check no --error-exitcode 9 \
-                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m
+                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m --no-backward
             grep -E "ERROR SUMMARY|verify:|FAIL" "$logs/memcheck.log" | tail -n 10 ;;
         racecheck)
             step racecheck 300 compute-sanitizer --tool racecheck --racecheck-report all --error-exitcode 9 \
-                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m --no-model
+                "${java[@]}" org.tttbench.verify.Verifier --model-size 12m --no-model --no-backward
             grep -E "RACECHECK SUMMARY|ERROR SUMMARY|verify:|FAIL" "$logs/racecheck.log" | tail -n 10 ;;
         ncu)
             for t in linear mlp; do

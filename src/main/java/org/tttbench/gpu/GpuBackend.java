@@ -441,14 +441,17 @@ public final class GpuBackend implements Backend {
 
     /**
      * The kernel an inner scan of this shape over {@code blocks} (batch × heads) sequences runs:
-     * for TTT-MLP on a device with clusters, the largest cluster whose blocks all fit on the
-     * device at once with room to spare (a cluster must sit within one GPC); otherwise one block
-     * per sequence, with the state in shared memory if it fits.
+     * for TTT-MLP on a device with clusters, a cluster of 4 blocks, or of 2, whose blocks all fit
+     * on the device at once with room to spare (a cluster must sit within one GPC); otherwise one
+     * block per sequence, with the state in shared memory if it fits. Measured on an H200
+     * (docs/perf.md): clusters of 8 are no faster than of 4 (the work every block repeats
+     * dominates), and for TTT-Linear, whose state is small, clusters do not pay for their
+     * barriers.
      */
     public InnerVariant innerVariant(TttType type, int headDim, int miniBatch, long blocks) {
         if (forcedVariant != null) return forcedVariant;
         if (type == TttType.MLP && clusters()) {
-            for (int c : new int[] {8, 4, 2}) {
+            for (int c : new int[] {4, 2}) {
                 InnerVariant v = InnerVariant.cluster(c);
                 if (blocks * c <= rt.multiprocessorCount() * 3L / 4 && fits(v, type, headDim, miniBatch)) return v;
             }
