@@ -24,17 +24,6 @@ __device__ __forceinline__ int linear_bwd_scratch_floats(int F, int K) {
     return 14 * K * (F + 4) + 5 * K * (K + 4) + 4 * K + 4 * F;
 }
 
-// A packed float32 state (W [F*F], b [F]) to the padded layout, and back.
-__device__ __forceinline__ void linear_load_state(float* W, float* bias, const float* src, int F) {
-    unpack_rows(W, src, F, F, F + 4);
-    unpack_rows(bias, src + F * F, 1, F, F);
-}
-
-__device__ __forceinline__ void linear_store_state(float* dst, const float* W, const float* bias, int F) {
-    pack_rows(dst, W, F, F, F + 4);
-    pack_rows(dst + F * F, bias, 1, F, F);
-}
-
 template <typename T, int PLACEMENT>
 __device__ void linear_scan_backward(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                                      const T* __restrict__ lr, const T* __restrict__ tok,

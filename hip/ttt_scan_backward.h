@@ -174,6 +174,17 @@ __device__ __forceinline__ void load_mini_batch(const T* xq, const T* xk, const 
     for (int e = threadIdx.x; e < K; e += blockDim.x) lr_s[e] = ttt_load(lr[e]);
 }
 
+// A packed float32 TTT-Linear state (W [F*F], b [F]) to the padded layout [F][F+4], [F], and back.
+__device__ __forceinline__ void linear_load_state(float* W, float* bias, const float* src, int F) {
+    unpack_rows(W, src, F, F, F + 4);
+    unpack_rows(bias, src + F * F, 1, F, F);
+}
+
+__device__ __forceinline__ void linear_store_state(float* dst, const float* W, const float* bias, int F) {
+    pack_rows(dst, W, F, F, F + 4);
+    pack_rows(dst + F * F, bias, 1, F, F);
+}
+
 // ---------------------------------------------------------------- rows (one warp per row)
 
 // One row of lnL2grad (SPEC §3 step 4) on z [F], keeping what its backward needs: zh

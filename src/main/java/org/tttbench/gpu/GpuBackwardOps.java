@@ -28,7 +28,8 @@ import org.tttbench.config.TttType;
 final class GpuBackwardOps {
 
     private static final List<String> MODULES = List.of("reduce", "elementwise_backward", "embedding_backward",
-            "norms_backward", "ttt_inputs_backward", "ttt_linear_backward", "ttt_mlp_backward");
+            "norms_backward", "ttt_inputs_backward", "ttt_linear_backward", "ttt_linear_backward_parallel",
+            "ttt_mlp_backward");
     private static final int THREADS = 256;
     /** Threads of one inner-backward block: the kernels' launch bound. */
     private static final int SCAN_THREADS = 256;
@@ -189,7 +190,10 @@ final class GpuBackwardOps {
 
     // ---------------------------------------------------------------- inner loop
 
-    /** Makes the inner backward use {@code placement} (null: the fastest that fits), for verification. */
+    /**
+     * Makes the inner backward run the one-launch walk with {@code placement} (null: the fastest
+     * form that fits, which for TTT-Linear at interval 1 is the parallel one), for verification.
+     */
     void forcePlacement(InnerPlacement placement) {
         this.forcedPlacement = placement;
     }
@@ -246,6 +250,10 @@ final class GpuBackwardOps {
         requireSize(op, "checkpoints", checkpoints, slots * (long) b * h * stateFloats);
         sameType(op, DType.FLOAT32, checkpoints);
 
+        if (interval == 1 && forcedPlacement == null && layout.parallelFits(rt.maxSharedMemoryPerBlock())) {
+            innerBackwardParallel(in, layout, checkpoints, dOut, grads, t);
+            return;
+        }
         InnerPlacement p = forcedPlacement != null ? forcedPlacement : layout.choose(rt.maxSharedMemoryPerBlock());
         long shared = layout.sharedBytes(p);
         if (shared > rt.maxSharedMemoryPerBlock()) {
@@ -278,6 +286,53 @@ final class GpuBackwardOps {
         at = sumPiece(part, at, g(grads.normBias()), b, h, pf, f);
         // dtok: every (b, h) summed, overwriting.
         sumPartials(part + 4 * at, g(grads.tok()), b * h, pf, 1, 0, k, false);
+    }
+
+    /**
+     * TTT-Linear with every state kept (interval 1): the local gradients of all mini-batches at
+     * once, the sequential recurrence of the state's gradient, then the rest of each mini-batch's
+     * gradients at once (hip/ttt_linear_backward_parallel.hip), and the fixed-order sums.
+     */
+    private void innerBackwardParallel(InnerInputs in, InnerBackwardLayout layout, GpuTensor checkpoints, GpuTensor dOut,
+            InnerGrads grads, DType t) {
+        int b = in.batch();
+        int h = in.heads();
+        int l = in.seqLen();
+        int f = in.headDim();
+        int k = in.miniBatch();
+        int n = l / k;
+        int pairs = Math.multiplyExact(b, h);
+        float eps = (float) ModelConfig.LAYER_NORM_EPS;
+        long records = scratch("inner records", 4L * n * pairs * layout.recordFloats());
+        int stateFloats = Math.toIntExact(layout.packedStateFloats());
+        long part = scratch("inner partials", 4L * pairs * stateFloats);
+        int tail = 2 * f + k;  // dγ, dβ, dtok of one (mini-batch, batch·head)
+        long finish = scratch("inner finish partials", 4L * n * pairs * tail);
+        int local = Math.toIntExact(4 * layout.parallelLocalFloats());
+        int chain = Math.toIntExact(4 * layout.parallelChainFloats());
+        int fin = Math.toIntExact(4 * layout.parallelFinishFloats());
+
+        long fn = function("ttt_linear_bwd_local", t);
+        raiseSharedLimit(fn, local);
+        launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
+                .p(dOut).p(checkpoints).p(grads.xq()).p(records).i(local).i(h).i(l).i(f).i(k).f(eps)
+                .run(pairs, n, SCAN_THREADS, local);
+        fn = function("ttt_linear_bwd_chain", t);
+        raiseSharedLimit(fn, chain);
+        launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
+                .p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps)
+                .run(pairs, SCAN_THREADS, chain);
+        fn = function("ttt_linear_bwd_finish", t);
+        raiseSharedLimit(fn, fin);
+        launch.start(fn).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
+                .p(checkpoints).p(records).p(grads.xk()).p(grads.xv()).p(grads.lr()).p(finish).i(fin).i(h).i(l).i(f).i(k)
+                .run(pairs, n, SCAN_THREADS, fin);
+
+        sumPartials(part, g(grads.w1()), b, h * stateFloats, h, stateFloats, f * f, true);
+        sumPartials(part + 4L * f * f, g(grads.b1()), b, h * stateFloats, h, stateFloats, f, true);
+        sumPartials(finish, g(grads.normWeight()), n * b, h * tail, h, tail, f, true);
+        sumPartials(finish + 4L * f, g(grads.normBias()), n * b, h * tail, h, tail, f, true);
+        sumPartials(finish + 8L * f, g(grads.tok()), n * pairs, tail, 1, 0, k, false);
     }
 
     /** Adds floats [at, at + cols) of every (b, h) partial into grad [H, cols], summed over b; returns at + cols. */
@@ -386,6 +441,7 @@ final class GpuBackwardOps {
 
     private static String moduleOf(String kernel) {
         if (kernel.startsWith("ttt_linear_backward_")) return "ttt_linear_backward";
+        if (kernel.startsWith("ttt_linear_bwd_")) return "ttt_linear_backward_parallel";
         if (kernel.startsWith("ttt_mlp_backward_")) return "ttt_mlp_backward";
         return switch (kernel) {
             case "sum_partials" -> "reduce";

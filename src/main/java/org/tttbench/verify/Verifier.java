@@ -580,17 +580,19 @@ public final class Verifier {
      * checkpoint intervals and reruns (one sequence of 16 mini-batches).
      */
     private static void checkBackward(BackwardVerifier bv, Backend t, ModelConfig cfg, ModelConfig whole, Options o) {
-        List<String> labels = new ArrayList<>();
+        // "" is the backend's own choice (on a GPU, TTT-Linear at interval 1 runs a parallel form);
+        // each placement forces the one-launch walk with that placement.
+        List<String> labels = new ArrayList<>(List.of(""));
         if (t instanceof GpuBackend g) {
             for (InnerPlacement p : g.innerBackwardPlacements(cfg.tttType(), cfg.headDim(), cfg.miniBatch())) {
                 labels.add(p.kernelName());
             }
         }
-        if (labels.isEmpty()) labels.add("");
         bv.checkInner(cfg, o.batch(), o.seqLen(), labels, label -> {
             if (t instanceof GpuBackend g) {
-                g.forceInnerBackwardPlacement(label == null ? null : java.util.Arrays.stream(InnerPlacement.values())
-                        .filter(p -> p.kernelName().equals(label)).findFirst().orElseThrow());
+                g.forceInnerBackwardPlacement(label == null || label.isEmpty() ? null
+                        : java.util.Arrays.stream(InnerPlacement.values()).filter(p -> p.kernelName().equals(label))
+                                .findFirst().orElseThrow());
             }
         });
         bv.checkInnerProblem(cfg, o.batch(), o.seqLen(), 1);
