@@ -29,7 +29,7 @@ final class GpuBackwardOps {
 
     private static final List<String> MODULES = List.of("reduce", "elementwise_backward", "embedding_backward",
             "norms_backward", "ttt_inputs_backward", "ttt_linear_backward", "ttt_linear_backward_parallel",
-            "ttt_mlp_backward");
+            "ttt_mlp_backward", "ttt_mlp_backward_parallel");
     private static final int THREADS = 256;
     /** Threads of one inner-backward block: the kernels' launch bound. */
     private static final int SCAN_THREADS = 256;
@@ -192,7 +192,7 @@ final class GpuBackwardOps {
 
     /**
      * Makes the inner backward run the one-launch walk with {@code placement} (null: the fastest
-     * form that fits, which for TTT-Linear at interval 1 is the parallel one), for verification.
+     * form that fits, which at interval 1 is the parallel one), for verification.
      */
     void forcePlacement(InnerPlacement placement) {
         this.forcedPlacement = placement;
@@ -289,17 +289,20 @@ final class GpuBackwardOps {
     }
 
     /**
-     * TTT-Linear with every state kept (interval 1): the local gradients of all mini-batches at
-     * once, the sequential recurrence of the state's gradient, then the rest of each mini-batch's
-     * gradients at once (hip/ttt_linear_backward_parallel.hip), and the fixed-order sums.
+     * Every state kept (interval 1): the local gradients of all mini-batches at once, the
+     * sequential recurrence of the state's gradient, then the rest of each mini-batch's gradients
+     * at once (hip/ttt_{linear,mlp}_backward_parallel.hip), and the fixed-order sums.
      */
     private void innerBackwardParallel(InnerInputs in, InnerBackwardLayout layout, GpuTensor checkpoints, GpuTensor dOut,
             InnerGrads grads, DType t) {
+        boolean mlp = in.type() == TttType.MLP;
+        String prefix = mlp ? "ttt_mlp_bwd_" : "ttt_linear_bwd_";
         int b = in.batch();
         int h = in.heads();
         int l = in.seqLen();
         int f = in.headDim();
         int k = in.miniBatch();
+        int f1 = mlp ? 4 * f : f;
         int n = l / k;
         int pairs = Math.multiplyExact(b, h);
         float eps = (float) ModelConfig.LAYER_NORM_EPS;
@@ -312,24 +315,31 @@ final class GpuBackwardOps {
         int chain = Math.toIntExact(4 * layout.parallelChainFloats());
         int fin = Math.toIntExact(4 * layout.parallelFinishFloats());
 
-        long fn = function("ttt_linear_bwd_local", t);
+        long fn = function(prefix + "local", t);
         raiseSharedLimit(fn, local);
         launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
                 .p(dOut).p(checkpoints).p(grads.xq()).p(records).i(local).i(h).i(l).i(f).i(k).f(eps)
                 .run(pairs, n, SCAN_THREADS, local);
-        fn = function("ttt_linear_bwd_chain", t);
+        fn = function(prefix + "chain", t);
         raiseSharedLimit(fn, chain);
-        launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
-                .p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps)
-                .run(pairs, SCAN_THREADS, chain);
-        fn = function("ttt_linear_bwd_finish", t);
+        Launch c = launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
+                .p(in.normBias());
+        if (mlp) c.p(checkpoints);
+        c.p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps).run(pairs, SCAN_THREADS, chain);
+        fn = function(prefix + "finish", t);
         raiseSharedLimit(fn, fin);
         launch.start(fn).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
                 .p(checkpoints).p(records).p(grads.xk()).p(grads.xv()).p(grads.lr()).p(finish).i(fin).i(h).i(l).i(f).i(k)
                 .run(pairs, n, SCAN_THREADS, fin);
 
-        sumPartials(part, g(grads.w1()), b, h * stateFloats, h, stateFloats, f * f, true);
-        sumPartials(part + 4L * f * f, g(grads.b1()), b, h * stateFloats, h, stateFloats, f, true);
+        // The state's gradient of each (b, h), packed as a state, summed over b into each head's slice.
+        long at = 0;
+        at = sumPiece(part, at, g(grads.w1()), b, h, stateFloats, f * f1);
+        at = sumPiece(part, at, g(grads.b1()), b, h, stateFloats, f1);
+        if (mlp) {
+            at = sumPiece(part, at, g(grads.w2()), b, h, stateFloats, f1 * f);
+            sumPiece(part, at, g(grads.b2()), b, h, stateFloats, f);
+        }
         sumPartials(finish, g(grads.normWeight()), n * b, h * tail, h, tail, f, true);
         sumPartials(finish + 4L * f, g(grads.normBias()), n * b, h * tail, h, tail, f, true);
         sumPartials(finish + 8L * f, g(grads.tok()), n * pairs, tail, 1, 0, k, false);
@@ -442,6 +452,7 @@ final class GpuBackwardOps {
     private static String moduleOf(String kernel) {
         if (kernel.startsWith("ttt_linear_backward_")) return "ttt_linear_backward";
         if (kernel.startsWith("ttt_linear_bwd_")) return "ttt_linear_backward_parallel";
+        if (kernel.startsWith("ttt_mlp_bwd_")) return "ttt_mlp_backward_parallel";
         if (kernel.startsWith("ttt_mlp_backward_")) return "ttt_mlp_backward";
         return switch (kernel) {
             case "sum_partials" -> "reduce";

@@ -70,38 +70,50 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         };
     }
 
-    // The parallel form of the TTT-Linear backward for interval 1 (hip/ttt_linear_backward_parallel.hip):
-    // par_record_floats, par_local_floats, par_chain_floats, par_finish_floats.
+    // The parallel form of the backward for interval 1 (hip/ttt_linear_backward_parallel.hip:
+    // par_record_floats, par_local_floats, par_chain_floats, par_finish_floats; hip/ttt_mlp_backward_parallel.hip:
+    // mpar_record_floats, mpar_local_floats, mpar_chain_floats, mpar_finish_floats).
 
     /** Floats of the record one (mini-batch, batch·head) passes between the three launches. */
     long recordFloats() {
         long f = headDim;
         long k = miniBatch;
-        return 8 * k * f + k * k + k + 2 * f;
+        return switch (type) {
+            case LINEAR -> 8 * k * f + k * k + k + 2 * f;
+            case MLP -> 9 * k * 4 * f + 7 * k * f + k * k + k + 2 * f;
+        };
     }
 
     long parallelLocalFloats() {
         long f = headDim;
         long k = miniBatch;
-        return f * (f + 4) + f + 10 * k * (f + 4) + 4 * k * (k + 4) + 3 * k + 2 * f;
+        return switch (type) {
+            case LINEAR -> f * (f + 4) + f + 10 * k * (f + 4) + 4 * k * (k + 4) + 3 * k + 2 * f;
+            case MLP -> 13 * k * (f + 4) + 9 * k * (4 * f + 4) + 11 * k * (k + 4) + 3 * k + 2 * f;
+        };
     }
 
     long parallelChainFloats() {
         long f = headDim;
         long k = miniBatch;
-        return f * (f + 4) + f + 9 * k * (f + 4) + 3 * k + 2 * f;
+        return switch (type) {
+            case LINEAR -> f * (f + 4) + f + 9 * k * (f + 4) + 3 * k + 2 * f;
+            case MLP -> 13 * k * (f + 4) + 8 * k * (4 * f + 4) + 3 * k + 2 * f;
+        };
     }
 
     long parallelFinishFloats() {
         long f = headDim;
         long k = miniBatch;
-        return f * (f + 4) + f + k * (f + 4) + 2 * k + 2 * f;
+        return switch (type) {
+            case LINEAR -> f * (f + 4) + f + k * (f + 4) + 2 * k + 2 * f;
+            case MLP -> k * (4 * f + 4) + 2 * k + 2 * f;
+        };
     }
 
-    /** Whether the parallel form runs here: TTT-Linear, with every kernel's shared memory fitting. */
+    /** Whether the parallel form runs here: every one of its kernels' shared memory fits. */
     boolean parallelFits(long maxSharedBytes) {
-        return type == TttType.LINEAR
-                && 4 * Math.max(parallelLocalFloats(), Math.max(parallelChainFloats(), parallelFinishFloats())) <= maxSharedBytes;
+        return 4 * Math.max(parallelLocalFloats(), Math.max(parallelChainFloats(), parallelFinishFloats())) <= maxSharedBytes;
     }
 
     /** States a segment of {@code interval} mini-batches recomputes into global scratch. */

@@ -39,6 +39,19 @@ class InnerBackwardLayoutTest {
     }
 
     @Test
+    void theParallelFormFitsHopperUpToTheMlpOfHeadDim96() {
+        for (int f : new int[] {32, 64, 96}) {
+            assertEquals(true, new InnerBackwardLayout(TttType.LINEAR, f, 16).parallelFits(H100_SHARED), "linear F=" + f);
+        }
+        assertEquals(true, new InnerBackwardLayout(TttType.MLP, 32, 16).parallelFits(H100_SHARED));
+        assertEquals(true, new InnerBackwardLayout(TttType.MLP, 64, 16).parallelFits(H100_SHARED));
+        assertEquals(false, new InnerBackwardLayout(TttType.MLP, 96, 16).parallelFits(H100_SHARED));
+        assertEquals(false, new InnerBackwardLayout(TttType.LINEAR, 64, 16).parallelFits(64 * 1024 - 1));
+        // G, ZH, DG, DZB, DK, DZ, DV, DGG [16][64], DETA [16][16], sigma [16], dγ and dβ [64].
+        assertEquals(8 * 16 * 64 + 16 * 16 + 16 + 128, new InnerBackwardLayout(TttType.LINEAR, 64, 16).recordFloats());
+    }
+
+    @Test
     void segmentsRecomputeAllButTheirFirstAndLastStates() {
         assertEquals(0, InnerBackwardLayout.recomputedStates(1));
         assertEquals(0, InnerBackwardLayout.recomputedStates(2));
