@@ -20,8 +20,7 @@
 //   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
 //   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)
 //   H: ZB2 += NM G2; W2 -= X2^T EG2; b2 -= sum EG2
-//   I: out = Q + LN(ZB2), each block of a cluster writing its share of the rows; the next
-//      mini-batch's inputs land in the other input buffer (clusters), or after a barrier
+//   I: out = Q + LN(ZB2), each block of a cluster writing its share of the rows
 #include "ttt_scan.h"
 
 namespace ttt_scan {
@@ -36,12 +35,9 @@ __device__ __forceinline__ int mlp_state_floats(int F, int C) {
 __device__ __forceinline__ int mlp_scratch_floats(int F, int K, int C) {
     const int F1c = 4 * F / C;
     // A single block reads its own partial sums of X2 W2 before it writes those of XB W2, so
-    // they share a buffer; in a cluster the others may still be reading the first. A cluster's
-    // blocks have room for two sets of inputs, so the next mini-batch's need no barrier of their own.
+    // they share a buffer; in a cluster the others may still be reading the first.
     const int partial_sets = C == 1 ? 1 : 2;
-    const int input_sets = C == 1 ? 1 : 2;
-    return (3 * input_sets + 2 + partial_sets * kSplitW2) * K * (F + 4) + 3 * K * (F1c + 4) + 2 * K * (K + 4)
-           + (input_sets + 1) * K + 2 * F;
+    return (5 + partial_sets * kSplitW2) * K * (F + 4) + 3 * K * (F1c + 4) + 2 * K * (K + 4) + 2 * K + 2 * F;
 }
 
 // A barrier for the whole cluster (which also orders shared memory across it), or for the block.
@@ -114,14 +110,14 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     const int ld1 = F1c + 4;
     const int ldm = K + 4;
     const int kf = K * ld;
-    constexpr int kInputSets = C == 1 ? 1 : 2;
     float* W1 = state;                  // [F][ld1]   columns coff .. coff + F1c of W1
     float* B1 = W1 + F * ld1;           // [F1c]
     float* W2 = B1 + F1c;               // [F1c][ld]  rows coff .. coff + F1c of W2
     float* B2 = W2 + F1c * ld;          // [F]
-    float* inputs = scratch;            // kInputSets sets of Q, K (scaled by eta_last in phase B),
-                                        // V (then V - K; ZB2 from phase G on), each [K][ld]
-    float* G2 = inputs + kInputSets * 3 * kf;  // [K][ld] Z2, then G2
+    float* Qs = scratch;                // [K][ld]
+    float* Ks = Qs + kf;                // [K][ld], scaled by eta_last in phase B
+    float* Ts = Ks + kf;                // [K][ld] V, then V - K; ZB2 from phase G on
+    float* G2 = Ts + kf;                // [K][ld] Z2, then G2
     float* EG2 = G2 + kf;               // [K][ld]
     float* PB = EG2 + kf;               // [kSplitW2][K][ld] partial sums of X2 W2
     float* PF = C == 1 ? PB : PB + kSplitW2 * kf;  // [kSplitW2][K][ld] partial sums of XB W2
@@ -130,10 +126,11 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     float* XB = GP + K * ld1;           // [K][ld1]
     float* NM = XB + K * ld1;           // [K][ldm]
     float* PA = NM + K * ldm;           // [K][ldm] this block's part of XB X2^T
-    float* lr_sets = PA + K * ldm;      // kInputSets sets of [K]
-    float* tok_s = lr_sets + kInputSets * K;  // [K]
+    float* lr_s = PA + K * ldm;         // [K]
+    float* tok_s = lr_s + K;            // [K]
     float* gam = tok_s + K;             // [F]
     float* bet = gam + F;               // [F]
+    float* ZB2 = Ts;
 
     unpack_rows(W1, ld1, w1 + (long)h * F * F1 + coff, F1, F, F1c);
     load_vector(B1, b1 + (long)h * F1 + coff, F1c);
@@ -154,17 +151,11 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     const long in_bh = (long)bh * seq_len * F;
     const T* lr_bh = lr + (long)bh * seq_len;
     MiniBatchLoader<T> loader(K, F);
-    loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + kf, inputs + 2 * kf, lr_sets, K, F, ld);
+    loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, Qs, Ks, Ts, lr_s, K, F, ld);
     __syncthreads();
     TTT_PHASE_START;
 
     for (int n = 0; n < mini_batches; ++n) {
-        const int set = kInputSets == 1 ? 0 : n & 1;
-        float* Qs = inputs + set * 3 * kf;
-        float* Ks = Qs + kf;
-        float* Ts = Ks + kf;
-        float* ZB2 = Ts;
-        const float* lr_s = lr_sets + set * K;
         const bool more = n + 1 < mini_batches;
         const long next = in_bh + (long)(n + 1) * K * F;
         if (more && loader.staged) loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
@@ -217,27 +208,20 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                 const int i = base + rg.group;
                 const bool active = i < K;
                 const int row = active ? i : 0;
-                // Z2 = b2 + the partial sums, every load of the row issued before the first add.
-                float zv[kRowElems];
+                if (active) {
+                    for (int f = rg.lane; f < F; f += rg.g) {
+                        float z = B2[f];
 #pragma unroll
-                for (int e = 0; e < kRowElems; ++e) {
-                    const int f = rg.lane + e * rg.g;
-                    zv[e] = active && f < F ? B2[f] : 0.0f;
-                }
+                        for (int q = 0; q < C; ++q) {
+                            const float* P = remote<C>(PB, q);
 #pragma unroll
-                for (int q = 0; q < C; ++q) {
-                    const float* P = remote<C>(PB, q) + row * ld;
-#pragma unroll
-                    for (int s = 0; s < kSplitW2; ++s) {
-#pragma unroll
-                        for (int e = 0; e < kRowElems; ++e) {
-                            const int f = rg.lane + e * rg.g;
-                            if (active && f < F) zv[e] += P[s * kf + f];
+                            for (int s = 0; s < kSplitW2; ++s) z += P[s * kf + row * ld + f];
                         }
+                        G2[row * ld + f] = z;
                     }
                 }
-                ln_l2_grad_regs(rg, active, zv, G2 + row * ld, Ts + row * ld, gam, bet, F, eps, EG2 + row * ld,
-                                tok_last * lr_s[row]);
+                ln_l2_grad_row(rg, active, G2 + row * ld, Ts + row * ld, gam, bet, F, eps, EG2 + row * ld,
+                               tok_last * lr_s[row]);
             }
         }
         __syncthreads();
@@ -308,43 +292,29 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
         cluster_barrier<C>();
         TTT_PHASE(5);
 
-        // G: ZB2 = XB W2 + b2 and NM = -eta o (tril(XB X2^T) + 1), summed over the cluster; each
-        // thread issues the loads of 4 elements before their adds.
-        for (int base = 0; base < K * F; base += 4 * nt) {
-            float acc[4];
-            int at[4];
-#pragma unroll
-            for (int u = 0; u < 4; ++u) {
-                const int e = base + tid + u * nt;
+        // G: ZB2 = XB W2 + b2 and NM = -eta o (tril(XB X2^T) + 1), summed over the cluster.
+        for (int e = tid; e < K * F + K * K; e += nt) {
+            if (e < K * F) {
                 const int i = e / F;
-                at[u] = e < K * F ? i * ld + (e - i * F) : -1;
-                acc[u] = at[u] >= 0 ? B2[e - i * F] : 0.0f;
-            }
+                const int f = e - i * F;
+                float s = B2[f];
 #pragma unroll
-            for (int q = 0; q < C; ++q) {
-                const float* P = remote<C>(PF, q);
+                for (int q = 0; q < C; ++q) {
+                    const float* P = remote<C>(PF, q);
 #pragma unroll
-                for (int p = 0; p < kSplitW2; ++p) {
-#pragma unroll
-                    for (int u = 0; u < 4; ++u) {
-                        if (at[u] >= 0) acc[u] += P[p * kf + at[u]];
-                    }
+                    for (int p = 0; p < kSplitW2; ++p) s += P[p * kf + i * ld + f];
                 }
-            }
+                ZB2[i * ld + f] = s;
+            } else {
+                const int i = (e - K * F) / K;
+                const int j = (e - K * F) - i * K;
+                float a = 0.0f;
+                if (j <= i) {
 #pragma unroll
-            for (int u = 0; u < 4; ++u) {
-                if (at[u] >= 0) ZB2[at[u]] = acc[u];
+                    for (int q = 0; q < C; ++q) a += remote<C>(PA, q)[i * ldm + j];
+                }
+                NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
             }
-        }
-        for (int e = tid; e < K * K; e += nt) {
-            const int i = e / K;
-            const int j = e - i * K;
-            float a = 0.0f;
-            if (j <= i) {
-#pragma unroll
-                for (int q = 0; q < C; ++q) a += remote<C>(PA, q)[i * ldm + j];
-            }
-            NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (a + 1.0f) : 0.0f;
         }
         __syncthreads();
         TTT_PHASE(6);
@@ -385,23 +355,17 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
                            out_bh + (long)(n * K + row) * dim);
             }
         }
-        // The next inputs: into the other set, which nothing reads now, or (one set) after a barrier.
-        if (more && kInputSets == 1) {
-            __syncthreads();
-            TTT_PHASE(8);
-        }
-        if (more) {
-            float* nq = inputs + (set ^ (kInputSets - 1)) * 3 * kf;
-            float* nlr = lr_sets + (set ^ (kInputSets - 1)) * K;
-            if (loader.staged) {
-                loader.retire(nq, nq + kf, nq + 2 * kf, nlr, K, F, ld);
-            } else {
-                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + kf, nq + 2 * kf, nlr, K,
-                            F, ld);
-            }
-        }
         __syncthreads();
-        TTT_PHASE(9);
+        TTT_PHASE(8);
+        if (more) {
+            if (loader.staged) {
+                loader.retire(Qs, Ks, Ts, lr_s, K, F, ld);
+            } else {
+                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, Qs, Ks, Ts, lr_s, K, F, ld);
+            }
+            __syncthreads();
+            TTT_PHASE(9);
+        }
     }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;

@@ -239,19 +239,22 @@ struct RowGroups {
     }
 };
 
-// lnL2grad(z, target) of SPEC §3 step 4 for one row: mu, sigma of z; zh = (z - mu) / sigma;
-// g = (gamma zh + beta - target) gamma; result = (F g - sum g - zh sum(g zh)) / (F sigma). Lane
-// l of the group holds elements l, l + g, ... in registers throughout (F <= kRowElems g). When
-// eg is not null it also receives eta * result. Threads with active == false only take part in
-// the shuffles.
-// The row's values zv (this lane's elements, zero where f >= F or the thread has no row) come
-// in registers; z receives the result.
-__device__ __forceinline__ void ln_l2_grad_regs(const RowGroups& rg, bool active, float (&zv)[kRowElems], float* z,
-                                                const float* target, const float* gamma, const float* beta, int F,
-                                                float eps, float* eg, float eta) {
+// lnL2grad(z, target) of SPEC §3 step 4 for one row, in place of z: mu, sigma of z; zh = (z -
+// mu) / sigma; g = (gamma zh + beta - target) gamma; result = (F g - sum g - zh sum(g zh)) /
+// (F sigma). Lane l of the group holds elements l, l + g, ... in registers throughout (F <=
+// kRowElems g). When eg is not null it also receives eta * result. Threads with active ==
+// false only take part in the shuffles.
+__device__ __forceinline__ void ln_l2_grad_row(const RowGroups& rg, bool active, float* z, const float* target,
+                                               const float* gamma, const float* beta, int F, float eps, float* eg,
+                                               float eta) {
+    float zv[kRowElems];
     float s = 0.0f;
 #pragma unroll
-    for (int e = 0; e < kRowElems; ++e) s += zv[e];
+    for (int e = 0; e < kRowElems; ++e) {
+        const int f = rg.lane + e * rg.g;
+        zv[e] = active && f < F ? z[f] : 0.0f;
+        s += zv[e];
+    }
     const float inv_f = 1.0f / F;
     const float mu = rg.sum(s) * inv_f;
     float v = 0.0f;
@@ -290,19 +293,6 @@ __device__ __forceinline__ void ln_l2_grad_regs(const RowGroups& rg, bool active
             if (eg != nullptr) eg[f] = eta * r;
         }
     }
-}
-
-// The same for a row read from z and replaced by the result.
-__device__ __forceinline__ void ln_l2_grad_row(const RowGroups& rg, bool active, float* z, const float* target,
-                                               const float* gamma, const float* beta, int F, float eps, float* eg,
-                                               float eta) {
-    float zv[kRowElems];
-#pragma unroll
-    for (int e = 0; e < kRowElems; ++e) {
-        const int f = rg.lane + e * rg.g;
-        zv[e] = active && f < F ? z[f] : 0.0f;
-    }
-    ln_l2_grad_regs(rg, active, zv, z, target, gamma, beta, F, eps, eg, eta);
 }
 
 // out[f] = q[f] + LayerNorm(zb)[f] (gamma, beta), rounded to the stored type.

@@ -54,8 +54,7 @@ static long smem_floats(bool mlp, int F, int K, int C) {
     if (mlp) {
         long state = f * (f1c + 4) + f1c + f1c * (f + 4) + f;
         long sets = C == 1 ? 1 : 2;
-        return state + (3 * sets + 2 + sets * 2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
-               + (sets + 1) * k + 2 * f;
+        return state + (5 + sets * 2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4) + 2 * k + 2 * f;
     }
     if (C == 1) return f * (f + 4) + f + 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f;
     return f * (fc + 4) + fc + 10 * k * (f + 4) + 3 * k * (fc + 4) + k * (k + 4) + 3 * k + 2 * f;

@@ -59,12 +59,11 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
         long k = miniBatch;
         long f1c = 4 * f / cluster;
         long partialSets = cluster == 1 ? 1 : 2;
-        long inputSets = cluster == 1 ? 1 : 2;
         return switch (type) {
             case LINEAR -> cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
                     : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
-            case MLP -> (3 * inputSets + 2 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4)
-                    + 2 * k * (k + 4) + (inputSets + 1) * k + 2 * f;
+            case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
+                    + 2 * k + 2 * f;
         };
     }
 

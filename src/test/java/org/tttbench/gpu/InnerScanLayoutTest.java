@@ -47,10 +47,9 @@ class InnerScanLayoutTest {
         // Block of a cluster of 8 at F=64: W1 [64][32+4], b1 [32], W2 [32][68], b2 [64].
         InnerScanLayout l = new InnerScanLayout(TttType.MLP, 64, 16, 8);
         assertEquals(64 * 36 + 32 + 32 * 68 + 64, l.stateFloats());
-        // Two sets of Q, K, V, then G2, EG2 and two sets of 2 partial sums [16][68]; X2, GP, XB
-        // [16][36]; NM and the block's part of XB X2^T [16][20]; two sets of lr and tok [16];
-        // gamma, beta [64].
-        assertEquals(12 * 16 * 68 + 3 * 16 * 36 + 2 * 16 * 20 + 3 * 16 + 128, l.scratchFloats());
+        // Q, K, V, G2, EG2 and two sets of 2 partial sums [16][68]; X2, GP, XB [16][36];
+        // NM and the block's part of XB X2^T [16][20]; lr, tok [16]; gamma, beta [64].
+        assertEquals(9 * 16 * 68 + 3 * 16 * 36 + 2 * 16 * 20 + 32 + 128, l.scratchFloats());
         // A single block shares one set of partial sums between the two products.
         InnerScanLayout one = new InnerScanLayout(TttType.MLP, 64, 16, 1);
         assertEquals(7 * 16 * 68 + 3 * 16 * 260 + 2 * 16 * 20 + 32 + 128, one.scratchFloats());
