@@ -9,9 +9,9 @@
 //           dQ = dout + dZB W^T + dA K (final);  dK_local = dA^T Q;  dG_local = -M^T dZB
 //           deta_local = dM o (A + 1) with dM = -dZB G^T on the tril;  dA = dM o eta
 //   chain   one block per batch·head, mini-batches in reverse, dW', db' (the state's gradient
-//           after the mini-batch) on chip, the next mini-batch's inputs read while this one computes:
-//           P = K dW' + db';  dG = dG_local - e o P;  dK_chain = -e o (G dW'^T)
-//           dZ, dV = lnL2grad'(dG);  deta[K-1][j] gets -sum G[j] o P[j]
+//           after the mini-batch) on chip:
+//           P = K dW' + db';  dG = dG_local - e o P;  dK += -e o (G dW'^T)
+//           dZ, dV = lnL2grad'(dG);  deta[K-1][j] -= sum G[j] o P[j]
 //           dW = dW' + Q^T dZB + K^T dZ;  db = db' + sum dZB + sum dZ
 //   finish  one block per (mini-batch, batch·head), in parallel:
 //           dK += dZ W^T - dV;  dlr, the token eta's and gamma, beta's partials
@@ -23,27 +23,19 @@
 
 namespace ttt_bwd {
 
-// The record, floats, [K][F] matrices packed: G, ZH, DG, DZB, DK (local), DZ, DV, DGG, DKC (the
-// chain's part of dK), then DETA [K][K] (local), SIG [K], DGB [2F] (the output norm's dgamma,
-// dbeta of the mini-batch) and DEX [K] (the chain's terms of deta's last row). Each part is
-// written by one launch and read by a later one, never updated in place.
+// The record, floats, [K][F] matrices packed: G, ZH, DG, DZB, DK, DZ, DV, DGG, then
+// DETA [K][K], SIG [K] and DGB [2F] (the output norm's dgamma, dbeta of the mini-batch).
 // GpuBackwardOps mirrors these formulas (InnerBackwardLayout).
-__device__ __forceinline__ int par_record_floats(int F, int K) { return 9 * K * F + K * K + 2 * K + 2 * F; }
+__device__ __forceinline__ int par_record_floats(int F, int K) { return 8 * K * F + K * K + K + 2 * F; }
 __device__ __forceinline__ int par_local_floats(int F, int K) {
     return F * (F + 4) + F + 10 * K * (F + 4) + 4 * K * (K + 4) + 3 * K + 2 * F;
 }
-// chain: dW, db; two sets (this step's and the next's) of Q, K, T, G, ZH, DG, DZB and of lr, sigma;
-// P, DZ; tok, gamma, beta.
-__device__ __forceinline__ int par_chain_floats(int F, int K) { return F * (F + 4) + F + 16 * K * (F + 4) + 5 * K + 2 * F; }
+__device__ __forceinline__ int par_chain_floats(int F, int K) { return F * (F + 4) + F + 9 * K * (F + 4) + 3 * K + 2 * F; }
 __device__ __forceinline__ int par_finish_floats(int F, int K) { return F * (F + 4) + F + K * (F + 4) + 2 * K + 2 * F; }
 
-enum RecordPart { kG = 0, kZH, kDG, kDZB, kDK, kDZ, kDV, kDGG, kDKC };
+enum RecordPart { kG = 0, kZH, kDG, kDZB, kDK, kDZ, kDV, kDGG };
 
 __device__ __forceinline__ float* record_matrix(float* rec, RecordPart p, int F, int K) { return rec + p * K * F; }
-__device__ __forceinline__ float* record_deta(float* rec, int F, int K) { return rec + 9 * K * F; }
-__device__ __forceinline__ float* record_sigma(float* rec, int F, int K) { return rec + 9 * K * F + K * K; }
-__device__ __forceinline__ float* record_dgb(float* rec, int F, int K) { return rec + 9 * K * F + K * K + K; }
-__device__ __forceinline__ float* record_dex(float* rec, int F, int K) { return rec + 9 * K * F + K * K + K + 2 * F; }
 
 // Rows [K][F] packed in global memory to the padded on-chip layout, and back.
 __device__ __forceinline__ void rows_in(float* dst, const float* src, int K, int F) { unpack_rows(dst, src, K, F, F + 4); }
@@ -164,7 +156,7 @@ __device__ void linear_bwd_local(const T* __restrict__ xq, const T* __restrict__
 
     // dQ = dout + dZB W^T;  dM = -dZB G^T -> deta, dA;  dG_local = -M^T dZB;  the output norm's
     // dgamma, dbeta of this mini-batch
-    float* dgb = record_dgb(rec, F, K);
+    float* dgb = rec + 8 * K * F + K * K + K;
     for (int u = tid; u < 2 * tiles + mtiles + F; u += nt) {
         float acc[4][4];
         zero(acc);
@@ -241,69 +233,11 @@ __device__ void linear_bwd_local(const T* __restrict__ xq, const T* __restrict__
     rows_out(record_matrix(rec, kZH, F, K), ZH, K, F);
     rows_out(record_matrix(rec, kDG, F, K), DG, K, F);
     rows_out(record_matrix(rec, kDZB, F, K), DZB, K, F);
-    pack_rows(record_deta(rec, F, K), DETA, K, K, ldm);
-    for (int e = tid; e < K; e += nt) record_sigma(rec, F, K)[e] = sig[e];
+    pack_rows(rec + 8 * K * F, DETA, K, K, ldm);
+    for (int e = tid; e < K; e += nt) rec[8 * K * F + K * K + e] = sig[e];
     __syncthreads();
     rows_out(record_matrix(rec, kDK, F, K), DK, K, F);
 }
-
-// Registers per thread that carry the next mini-batch's inputs while the current one computes.
-constexpr int kChainPrefetch = 48;
-
-// The chain's inputs of one mini-batch (Q, K, V, lr from the layer's inputs; G, zh, dG_local,
-// dZB, sigma from its record), read into registers (issue) and written to one of the two
-// on-chip sets (retire) a step later. V lands where the target goes; the step subtracts K.
-template <typename T>
-struct ChainLoader {
-    float v[kChainPrefetch];
-
-    __device__ __forceinline__ void issue(const T* q, const T* k, const T* val, const T* lr, const float* rec, int K, int F) {
-        const int kf = K * F;
-        const int total = 7 * kf + 2 * K;
-#pragma unroll
-        for (int r = 0; r < kChainPrefetch; ++r) {
-            const int e = threadIdx.x + r * blockDim.x;
-            if (e < total) {
-                const int seg = e < 7 * kf ? e / kf : 7 + (e - 7 * kf) / K;
-                const int at = e < 7 * kf ? e - seg * kf : (e - 7 * kf) % K;
-                float x;
-                switch (seg) {
-                    case 0: x = ttt_load(q[at]); break;
-                    case 1: x = ttt_load(k[at]); break;
-                    case 2: x = ttt_load(val[at]); break;
-                    case 3: x = rec[kG * kf + at]; break;
-                    case 4: x = rec[kZH * kf + at]; break;
-                    case 5: x = rec[kDG * kf + at]; break;
-                    case 6: x = rec[kDZB * kf + at]; break;
-                    case 7: x = ttt_load(lr[at]); break;
-                    default: x = rec[9 * kf + K * K + at]; break;  // sigma
-                }
-                v[r] = x;
-            }
-        }
-    }
-
-    // set: Q, K, T, G, ZH, DG, DZB [K][F+4], then lr [K], sigma [K]
-    __device__ __forceinline__ void retire(float* set, int K, int F) {
-        const int kf = K * F;
-        const int ld = F + 4;
-        const int total = 7 * kf + 2 * K;
-#pragma unroll
-        for (int r = 0; r < kChainPrefetch; ++r) {
-            const int e = threadIdx.x + r * blockDim.x;
-            if (e < total) {
-                if (e < 7 * kf) {
-                    const int seg = e / kf;
-                    const int at = e - seg * kf;
-                    const int i = at / F;
-                    set[seg * K * ld + i * ld + at - i * F] = v[r];
-                } else {
-                    set[7 * K * ld + e - 7 * kf] = v[r];
-                }
-            }
-        }
-    }
-};
 
 template <typename T>
 __device__ void linear_bwd_chain(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
@@ -320,20 +254,26 @@ __device__ void linear_bwd_chain(const T* __restrict__ xq, const T* __restrict__
     const int S = F * F + F;
     const int R = par_record_floats(F, K);
     float* part = partials + (long)bh * S;
-    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || 4 * par_chain_floats(F, K) > smem_bytes || nt % warpSize != 0
-        || 7 * K * F + 2 * K > kChainPrefetch * nt) {
+    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || 4 * par_chain_floats(F, K) > smem_bytes || nt % warpSize != 0) {
         const float nan = __int_as_float(0x7fc00000);
         for (int e = tid; e < S; e += nt) part[e] = nan;
         return;
     }
     const int ld = F + 4;
-    const int set_floats = 7 * K * ld + 2 * K;
     float* dW = smem;              // [F][ld]
     float* db = dW + F * ld;       // [F]
-    float* sets = db + F;          // two sets of a mini-batch's inputs
-    float* P = sets + 2 * set_floats;  // [K][ld]
+    float* Qs = db + F;            // [K][ld]
+    float* Ks = Qs + K * ld;
+    float* Ts = Ks + K * ld;
+    float* G = Ts + K * ld;
+    float* ZH = G + K * ld;
+    float* DG = ZH + K * ld;       // dG_local, then dG
+    float* DZB = DG + K * ld;
+    float* P = DZB + K * ld;
     float* DZ = P + K * ld;
-    float* tok_s = DZ + K * ld;    // [K]
+    float* lr_s = DZ + K * ld;     // [K]
+    float* sig = lr_s + K;
+    float* tok_s = sig + K;
     float* gam = tok_s + K;        // [F]
     float* bet = gam + F;
 
@@ -348,79 +288,55 @@ __device__ void linear_bwd_chain(const T* __restrict__ xq, const T* __restrict__
     load_vector(tok_s, tok, K);
     zero_floats(dW, F * ld + F);  // the final state is not an output
 
-    ChainLoader<T> loader;
-    {
-        const int n = mini_batches - 1;
-        const long in = ((long)bh * seq_len + (long)n * K) * F;
-        loader.issue(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)n * K,
-                     records + ((long)n * pairs + bh) * R, K, F);
-        loader.retire(sets, K, F);
-    }
-
     for (int n = mini_batches - 1; n >= 0; --n) {
+        const long in = ((long)bh * seq_len + (long)n * K) * F;
         float* rec = records + ((long)n * pairs + bh) * R;
-        float* set = sets + ((mini_batches - 1 - n) & 1) * set_floats;
-        float* next = sets + ((mini_batches - n) & 1) * set_floats;
-        float* Qs = set;
-        float* Ks = Qs + K * ld;
-        float* Ts = Ks + K * ld;   // V, then the target V - K
-        float* G = Ts + K * ld;
-        float* ZH = G + K * ld;
-        float* DG = ZH + K * ld;   // dG_local, then dG
-        float* DZB = DG + K * ld;
-        float* lr_s = DZB + K * ld;
-        float* sig = lr_s + K;
-        __syncthreads();  // this step's set has landed; the previous step is done with P, DZ and dW
-        if (n > 0) {
-            const long in = ((long)bh * seq_len + (long)(n - 1) * K) * F;
-            loader.issue(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)(n - 1) * K,
-                         records + ((long)(n - 1) * pairs + bh) * R, K, F);
-        }
+        __syncthreads();  // the buffers are still read by the previous mini-batch
+        load_mini_batch(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)n * K, Qs, Ks, Ts, lr_s, K, F, ld);
+        rows_in(G, record_matrix(rec, kG, F, K), K, F);
+        rows_in(ZH, record_matrix(rec, kZH, F, K), K, F);
+        rows_in(DG, record_matrix(rec, kDG, F, K), K, F);
+        rows_in(DZB, record_matrix(rec, kDZB, F, K), K, F);
+        for (int e = tid; e < K; e += nt) sig[e] = rec[8 * K * F + K * K + e];
+        __syncthreads();
 
-        // P = K dW' + db';  dG = dG_local - e o P;  dK_chain = -e o (G dW'^T);  the target V - K
+        // P = K dW' + db';  dG = dG_local - e o P;  dK += -e o (G dW'^T)
         {
             const float tok_last = tok_s[K - 1];
-            float* dkc = record_matrix(rec, kDKC, F, K);
-            for (int u = tid; u < 2 * tiles + K * F; u += nt) {
-                if (u < 2 * tiles) {
-                    float acc[4][4];
-                    zero(acc);
-                    const bool gd = u >= tiles;
-                    const Tile tl(gd ? u - tiles : u, K, false);
-                    if (!gd) {
-                        tile_mma<false, false>(acc, Ks, ld, tl.r0, tl.rs, dW, ld, tl.c0, 0, F);
-                    } else {
-                        tile_mma<false, true>(acc, G, ld, tl.r0, tl.rs, dW, ld, tl.c0, 0, F);
-                    }
+            float* dk = record_matrix(rec, kDK, F, K);
+            for (int u = tid; u < 2 * tiles; u += nt) {
+                float acc[4][4];
+                zero(acc);
+                const bool gd = u >= tiles;
+                const Tile tl(gd ? u - tiles : u, K, false);
+                if (!gd) {
+                    tile_mma<false, false>(acc, Ks, ld, tl.r0, tl.rs, dW, ld, tl.c0, 0, F);
+                } else {
+                    tile_mma<false, true>(acc, G, ld, tl.r0, tl.rs, dW, ld, tl.c0, 0, F);
+                }
 #pragma unroll
-                    for (int r = 0; r < 4; ++r) {
-                        const int i = tl.row(r);
-                        const float e = tok_last * lr_s[i];
+                for (int r = 0; r < 4; ++r) {
+                    const int i = tl.row(r);
+                    const float e = tok_last * lr_s[i];
 #pragma unroll
-                        for (int c = 0; c < 4; ++c) {
-                            const int f = tl.c0 + c;
-                            if (!gd) {
-                                const float p = acc[r][c] + db[f];
-                                P[i * ld + f] = p;
-                                DG[i * ld + f] -= e * p;
-                            } else {
-                                dkc[i * F + f] = -e * acc[r][c];
-                            }
+                    for (int c = 0; c < 4; ++c) {
+                        const int f = tl.c0 + c;
+                        if (!gd) {
+                            const float p = acc[r][c] + db[f];
+                            P[i * ld + f] = p;
+                            DG[i * ld + f] -= e * p;
+                        } else {
+                            dk[i * F + f] += -e * acc[r][c];
                         }
                     }
-                } else {
-                    const int e = u - 2 * tiles;
-                    const int at = (e / F) * ld + e % F;
-                    Ts[at] -= Ks[at];
                 }
             }
         }
         __syncthreads();
 
-        // dZ, dV = lnL2grad'(dG) (dV and dg straight to the record);  the chain's term of
-        // deta[K-1][i]: -G[i] . P[i]
+        // dZ, dV = lnL2grad'(dG) (dV and dg straight to the record);  deta[K-1][i] -= G[i] . P[i]
         {
-            float* dex = record_dex(rec, F, K);
+            float* deta_last = rec + 8 * K * F + (K - 1) * K;
             for (int i = warp; i < K; i += warps) {
                 ln_l2_grad_backward_row(DG + i * ld, ZH + i * ld, Ts + i * ld, G + i * ld, gam, bet, F, sig[i],
                                         DZ + i * ld, record_matrix(rec, kDV, F, K) + i * F,
@@ -428,13 +344,12 @@ __device__ void linear_bwd_chain(const T* __restrict__ xq, const T* __restrict__
                 float s = 0.0f;
                 for (int f = lane; f < F; f += warpSize) s += G[i * ld + f] * P[i * ld + f];
                 s = ttt_warp_sum(s);
-                if (lane == 0) dex[i] = -s;
+                if (lane == 0) deta_last[i] -= s;
             }
         }
         __syncthreads();
 
-        // dW += Q^T dZB + K^T dZ;  db += sum dZB + sum dZ;  dZ to the record;  the next step's
-        // inputs into the other set
+        // dW += Q^T dZB + K^T dZ;  db += sum dZB + sum dZ;  dZ to the record
         for (int u = tid; u < wtiles + F; u += nt) {
             if (u < wtiles) {
                 float acc[4][4];
@@ -456,7 +371,6 @@ __device__ void linear_bwd_chain(const T* __restrict__ xq, const T* __restrict__
             }
         }
         rows_out(record_matrix(rec, kDZ, F, K), DZ, K, F);
-        if (n > 0) loader.retire(next, K, F);
     }
     __syncthreads();
     linear_store_state(part, dW, db, F);
@@ -506,13 +420,11 @@ __device__ void linear_bwd_finish(const T* __restrict__ xk, const T* __restrict_
     __syncthreads();
 
     const float* dk = rec + kDK * K * F;
-    const float* dkc = rec + kDKC * K * F;
     const float* dv = rec + kDV * K * F;
     const float* dgg = rec + kDGG * K * F;
     const float* zh = rec + kZH * K * F;
-    const float* deta = rec + 9 * K * F;
-    const float* dgb = deta + K * K + K;
-    const float* dex = dgb + 2 * F;  // the chain's terms of deta's last row
+    const float* deta = rec + 8 * K * F;
+    const float* dgb = rec + 8 * K * F + K * K + K;
     const int tiles = (K / 4) * (F / 4);
     // dK = dK_local + dK_chain + dZ W^T - dV;  dV;  dlr;  dtok, dgamma, dbeta of this mini-batch
     for (int u = tid; u < tiles + K * F + 2 * K + F; u += nt) {
@@ -525,7 +437,7 @@ __device__ void linear_bwd_finish(const T* __restrict__ xk, const T* __restrict_
             for (int r = 0; r < 4; ++r) {
                 const int at = tl.row(r) * F + tl.c0;
 #pragma unroll
-                for (int c = 0; c < 4; ++c) ttt_store(dxk + in + at + c, dk[at + c] + dkc[at + c] + acc[r][c] - dv[at + c]);
+                for (int c = 0; c < 4; ++c) ttt_store(dxk + in + at + c, dk[at + c] + acc[r][c] - dv[at + c]);
             }
         } else if (u < tiles + K * F) {
             const int e = u - tiles;
@@ -533,13 +445,12 @@ __device__ void linear_bwd_finish(const T* __restrict__ xk, const T* __restrict_
         } else if (u < tiles + K * F + K) {
             const int j = u - tiles - K * F;
             float s = 0.0f;
-            for (int i = 0; i < K - 1; ++i) s += deta[i * K + j] * tok_s[i];
-            s += (deta[(K - 1) * K + j] + dex[j]) * tok_s[K - 1];
+            for (int i = 0; i < K; ++i) s += deta[i * K + j] * tok_s[i];
             ttt_store(dlr + (long)bh * seq_len + (long)n * K + j, s);
         } else if (u < tiles + K * F + 2 * K) {
             const int i = u - tiles - K * F - K;
             float s = 0.0f;
-            for (int j = 0; j < K; ++j) s += (deta[i * K + j] + (i == K - 1 ? dex[j] : 0.0f)) * lr_s[j];
+            for (int j = 0; j < K; ++j) s += deta[i * K + j] * lr_s[j];
             part[2 * F + i] = s;
         } else {
             const int f = u - tiles - K * F - 2 * K;

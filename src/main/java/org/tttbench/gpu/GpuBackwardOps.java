@@ -250,7 +250,7 @@ final class GpuBackwardOps {
         requireSize(op, "checkpoints", checkpoints, slots * (long) b * h * stateFloats);
         sameType(op, DType.FLOAT32, checkpoints);
 
-        if (interval == 1 && forcedPlacement == null && layout.parallelFits(rt.maxSharedMemoryPerBlock(), SCAN_THREADS)) {
+        if (interval == 1 && forcedPlacement == null && layout.parallelFits(rt.maxSharedMemoryPerBlock())) {
             innerBackwardParallel(in, layout, checkpoints, dOut, grads, t);
             return;
         }

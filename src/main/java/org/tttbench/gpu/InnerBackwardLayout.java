@@ -79,7 +79,7 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         long f = headDim;
         long k = miniBatch;
         return switch (type) {
-            case LINEAR -> 9 * k * f + k * k + 2 * k + 2 * f;
+            case LINEAR -> 8 * k * f + k * k + k + 2 * f;
             case MLP -> 9 * k * 4 * f + 7 * k * f + k * k + k + 2 * f;
         };
     }
@@ -97,7 +97,7 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         long f = headDim;
         long k = miniBatch;
         return switch (type) {
-            case LINEAR -> f * (f + 4) + f + 16 * k * (f + 4) + 5 * k + 2 * f;
+            case LINEAR -> f * (f + 4) + f + 9 * k * (f + 4) + 3 * k + 2 * f;
             case MLP -> 13 * k * (f + 4) + 8 * k * (4 * f + 4) + 3 * k + 2 * f;
         };
     }
@@ -111,16 +111,8 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         };
     }
 
-    /** kChainPrefetch of hip/ttt_linear_backward_parallel.hip: registers per thread for the next step's inputs. */
-    static final int LINEAR_CHAIN_PREFETCH = 48;
-
-    /**
-     * Whether the parallel form runs here with {@code threads} per block: every one of its kernels'
-     * shared memory fits, and the TTT-Linear chain can hold a mini-batch's inputs in registers.
-     */
-    boolean parallelFits(long maxSharedBytes, int threads) {
-        long k = miniBatch;
-        if (type == TttType.LINEAR && 7 * k * headDim + 2 * k > (long) LINEAR_CHAIN_PREFETCH * threads) return false;
+    /** Whether the parallel form runs here: every one of its kernels' shared memory fits. */
+    boolean parallelFits(long maxSharedBytes) {
         return 4 * Math.max(parallelLocalFloats(), Math.max(parallelChainFloats(), parallelFinishFloats())) <= maxSharedBytes;
     }
 
