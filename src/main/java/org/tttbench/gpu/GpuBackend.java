@@ -49,9 +49,8 @@ public final class GpuBackend implements Backend {
     private final Map<String, Long> modules = new HashMap<>();
     private final Map<String, Long> functions = new HashMap<>();
     private final Map<Long, Long> sharedLimits = new HashMap<>();
-    private final Map<ArgsKey, MemorySegment> argCache = new HashMap<>();
     private final List<Long> graphs = new ArrayList<>();
-    private final Call call = new Call();
+    private final KernelLaunch call;
     private final int maxBlocks;
     private InnerVariant forcedVariant;
     private long workspace;
@@ -63,6 +62,7 @@ public final class GpuBackend implements Backend {
         this.dtype = dtype;
         this.tf32 = tf32;
         this.memory = new DeviceArena(runtime);
+        this.call = new KernelLaunch(runtime, host);
         // Enough blocks to fill the device several times over; grid-stride loops do the rest.
         this.maxBlocks = Math.max(1, runtime.multiprocessorCount()) * 32;
         try {
@@ -518,7 +518,7 @@ public final class GpuBackend implements Backend {
         // The cluster kernels of the linear scan take the same arguments and ignore the workspace.
         long fn = function((mlp ? "ttt_mlp_" : "ttt_linear_") + v.kernelName(), t);
         raiseSharedLimit(fn, shared);
-        Call c = call.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.w1()).p(in.b1());
+        KernelLaunch c = call.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.w1()).p(in.b1());
         if (mlp) c.p(in.w2()).p(in.b2());
         c.p(in.normWeight()).p(in.normBias()).p(out).p(checkpoints).i(checkpoints == null ? 1 : interval).p(lastState)
                 .p(ws).i(Math.toIntExact(wsFloats)).i((int) shared).i(h).i(l).i(f).i(k)
@@ -665,82 +665,7 @@ public final class GpuBackend implements Backend {
         };
     }
 
-    private Call kernel(String name, DType t) {
+    private KernelLaunch kernel(String name, DType t) {
         return call.start(function(name, t));
-    }
-
-    /** A kernel's arguments, by value; equal arguments reuse one argument array. */
-    private record ArgsKey(long function, long[] values, byte[] kinds) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof ArgsKey k && k.function == function && Arrays.equals(k.values, values)
-                    && Arrays.equals(k.kinds, kinds);
-        }
-
-        @Override
-        public int hashCode() {
-            return Long.hashCode(function) * 31 * 31 + Arrays.hashCode(values) * 31 + Arrays.hashCode(kinds);
-        }
-    }
-
-    /**
-     * One launch being put together. The kernelParams array for a given kernel and argument
-     * values is built once and reused: every layer of a forward repeats the same launches.
-     */
-    private final class Call {
-        private static final byte POINTER = 0;
-        private static final byte INT = 1;
-        private static final byte FLOAT = 2;
-        private final long[] values = new long[32];
-        private final byte[] kinds = new byte[32];
-        private long function;
-        private int count;
-
-        Call start(long fn) {
-            function = fn;
-            count = 0;
-            return this;
-        }
-
-        private Call add(byte kind, long value) {
-            kinds[count] = kind;
-            values[count++] = value;
-            return this;
-        }
-
-        Call p(long devicePtr) {
-            return add(POINTER, devicePtr);
-        }
-
-        /** A tensor's device pointer, or a null pointer for a missing optional tensor. */
-        Call p(Tensor t) {
-            return add(POINTER, t == null ? 0 : gpu(t).ptr());
-        }
-
-        Call i(int v) {
-            return add(INT, v);
-        }
-
-        Call f(float v) {
-            return add(FLOAT, Float.floatToRawIntBits(v));
-        }
-
-        void launch(int grid, int block, int sharedBytes) {
-            ArgsKey key = new ArgsKey(function, Arrays.copyOf(values, count), Arrays.copyOf(kinds, count));
-            MemorySegment args = argCache.get(key);
-            if (args == null) {
-                KernelArgs a = new KernelArgs(host, count);
-                for (int j = 0; j < count; j++) {
-                    switch (kinds[j]) {
-                        case POINTER -> a.pointer(values[j]);
-                        case INT -> a.i32((int) values[j]);
-                        default -> a.f32(Float.intBitsToFloat((int) values[j]));
-                    }
-                }
-                args = a.segment();
-                argCache.put(key, args);
-            }
-            rt.launch(function, grid, 1, 1, block, 1, 1, sharedBytes, args);
-        }
     }
 }

@@ -45,9 +45,8 @@ final class GpuBackwardOps {
     private final Map<String, Long> modules = new HashMap<>();
     private final Map<String, Long> functions = new HashMap<>();
     private final Map<Long, Long> sharedLimits = new HashMap<>();
-    private final Map<ArgsKey, MemorySegment> argCache = new HashMap<>();
     private final Map<String, long[]> scratch = new HashMap<>();
-    private final Launch launch = new Launch();
+    private final KernelLaunch launch;
     private InnerPlacement forcedPlacement;
 
     /** Token ids grouped by id in device memory (int32), from {@link TokenSegments}. */
@@ -58,6 +57,7 @@ final class GpuBackwardOps {
         this.rt = rt;
         this.memory = memory;
         this.host = host;
+        this.launch = new KernelLaunch(rt, host);
         this.maxBlocks = maxBlocks;
         for (String m : MODULES) modules.put(m, KernelImages.load(rt, m));
     }
@@ -89,7 +89,7 @@ final class GpuBackwardOps {
         sameType(op, dTable.dtype(), dOut);
         long n = (long) seg.segments() * dim;
         kernel("embedding_backward", dTable.dtype()).p(seg.order()).p(seg.ids()).p(seg.start()).i(seg.segments())
-                .p(dOut).p(dTable).i(dim).run(blocks(n), THREADS, 0);
+                .p(dOut).p(dTable).i(dim).launch(blocks(n), THREADS, 0);
     }
 
     // ---------------------------------------------------------------- norms
@@ -107,7 +107,7 @@ final class GpuBackwardOps {
         int chunks = (rows + NORM_CHUNK_ROWS - 1) / NORM_CHUNK_ROWS;
         long part = scratch("norm partials", 4L * chunks * dim);
         kernel("rmsnorm_backward", x.dtype()).p(x).p(gain).p(rstd).p(dOut).p(dx).p(part).i(rows).i(dim)
-                .i(NORM_CHUNK_ROWS).run(chunks, THREADS, 4 * dim);
+                .i(NORM_CHUNK_ROWS).launch(chunks, THREADS, 4 * dim);
         sumPartials(part, dGain, chunks, dim, 1, 0, dim, true);
     }
 
@@ -127,7 +127,7 @@ final class GpuBackwardOps {
         int chunks = (rows + NORM_CHUNK_ROWS - 1) / NORM_CHUNK_ROWS;
         long part = scratch("norm partials", 8L * chunks * dim);
         kernel("layernorm_backward", x.dtype()).p(x).p(weight).p(mean).p(rstd).p(dOut).p(dx).p(part).i(rows).i(dim)
-                .i(NORM_CHUNK_ROWS).run(chunks, THREADS, 8 * dim);
+                .i(NORM_CHUNK_ROWS).launch(chunks, THREADS, 8 * dim);
         sumPartials(part, dWeight, chunks, dim, 1, 0, dim, true);
         sumPartials(part + 4L * chunks * dim, dBias, chunks, dim, 1, 0, dim, true);
     }
@@ -145,7 +145,7 @@ final class GpuBackwardOps {
         sameType(op, dx.dtype(), dHeads);
         long pairs = dHeads.elements() / 2;
         kernel("split_heads_backward", dx.dtype()).p(dHeads).p(dx).i(s[0]).i(s[2]).i(numHeads).i(s[3]).i(miniBatch)
-                .i(rope ? 1 : 0).f((float) ModelConfig.ROPE_THETA).run(blocks(pairs), THREADS, 0);
+                .i(rope ? 1 : 0).f((float) ModelConfig.ROPE_THETA).launch(blocks(pairs), THREADS, 0);
     }
 
     void tttLearningRateBackward(GpuTensor x, GpuTensor weight, GpuTensor lr, GpuTensor dLr, GpuTensor dx,
@@ -169,12 +169,12 @@ final class GpuBackwardOps {
         float scale = (float) (ModelConfig.BASE_LR / (dim / heads));
         long dz = scratch("lr dz", 4L * tokens * heads);
         kernel("ttt_lr_backward", x.dtype()).p(weight).p(lr).p(dLr).p(dx).p(dz).i(batch).i(seqLen).i(heads).i(dim)
-                .f(scale).run(Math.min(tokens, 65535), THREADS, 4 * heads);
+                .f(scale).launch(Math.min(tokens, 65535), THREADS, 4 * heads);
         int chunks = (tokens + LR_CHUNK_TOKENS - 1) / LR_CHUNK_TOKENS;
         int cols = dim + 1;
         long part = scratch("lr partials", 4L * chunks * heads * cols);
         kernel("ttt_lr_backward_params", x.dtype()).p(x).p(dz).p(part).i(tokens).i(heads).i(dim).i(LR_CHUNK_TOKENS)
-                .run(blocks((long) heads * cols), chunks, THREADS, 0);
+                .launch(blocks((long) heads * cols), chunks, THREADS, 0);
         sumPartials(part, dWeight, chunks, heads * cols, heads, cols, dim, true);
         sumPartials(part + 4L * dim, dBias, chunks, heads * cols, heads, cols, 1, true);
     }
@@ -185,7 +185,7 @@ final class GpuBackwardOps {
         requireSize(op, "dTok", dTok, k);
         requireSize(op, "dTokenIdx", dTokenIdx, k);
         sameType(op, tokenIdx.dtype(), dTok, dTokenIdx);
-        kernel("token_eta_backward", tokenIdx.dtype()).p(tokenIdx).p(dTok).p(dTokenIdx).i(k).run(blocks(k), THREADS, 0);
+        kernel("token_eta_backward", tokenIdx.dtype()).p(tokenIdx).p(dTok).p(dTokenIdx).i(k).launch(blocks(k), THREADS, 0);
     }
 
     // ---------------------------------------------------------------- inner loop
@@ -271,7 +271,7 @@ final class GpuBackwardOps {
                 .p(dOut).p(checkpoints).i(interval).p(grads.xq()).p(grads.xk()).p(grads.xv()).p(grads.lr()).p(part)
                 .p(ws).i(Math.toIntExact(wsFloats)).i(rsSlots).i((int) shared).i(h).i(l).i(f).i(k)
                 .f((float) ModelConfig.LAYER_NORM_EPS)
-                .run(Math.multiplyExact(b, h), SCAN_THREADS, (int) shared);
+                .launch(Math.multiplyExact(b, h), SCAN_THREADS, (int) shared);
 
         // Parameter gradients: the per-(b, h) partials summed over b, in order, into each head's slice.
         int pf = Math.toIntExact(partFloats);
@@ -319,18 +319,18 @@ final class GpuBackwardOps {
         raiseSharedLimit(fn, local);
         launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
                 .p(dOut).p(checkpoints).p(grads.xq()).p(records).i(local).i(h).i(l).i(f).i(k).f(eps)
-                .run(pairs, n, SCAN_THREADS, local);
+                .launch(pairs, n, SCAN_THREADS, local);
         fn = function(prefix + "chain", t);
         raiseSharedLimit(fn, chain);
-        Launch c = launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
+        KernelLaunch c = launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
                 .p(in.normBias());
         if (mlp) c.p(checkpoints);
-        c.p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps).run(pairs, SCAN_THREADS, chain);
+        c.p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps).launch(pairs, SCAN_THREADS, chain);
         fn = function(prefix + "finish", t);
         raiseSharedLimit(fn, fin);
         launch.start(fn).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
                 .p(checkpoints).p(records).p(grads.xk()).p(grads.xv()).p(grads.lr()).p(finish).i(fin).i(h).i(l).i(f).i(k)
-                .run(pairs, n, SCAN_THREADS, fin);
+                .launch(pairs, n, SCAN_THREADS, fin);
 
         // The state's gradient of each (b, h), packed as a state, summed over b into each head's slice.
         long at = 0;
@@ -359,7 +359,7 @@ final class GpuBackwardOps {
         for (GpuTensor t : new GpuTensor[] {up, dOut, dGate, dUp}) requireSize(op, "every tensor", t, n);
         sameType(op, gate.dtype(), up, dOut, dGate, dUp);
         kernel("swiglu_backward", gate.dtype()).p(gate).p(up).p(dOut).p(dGate).p(dUp).i(elements(op, gate))
-                .run(blocks(n), THREADS, 0);
+                .launch(blocks(n), THREADS, 0);
     }
 
     // ---------------------------------------------------------------- helpers
@@ -373,7 +373,7 @@ final class GpuBackwardOps {
         long n = (long) rows * cols;
         if (out.elements() < n) throw new IllegalArgumentException("sum of partials into " + out + ": " + n + " values");
         kernel("sum_partials", out.dtype()).p(part).p(out).i(terms).i(termStride).i(rows).i(rowStride).i(cols)
-                .i(accumulate ? 1 : 0).run(blocks(n), THREADS, 0);
+                .i(accumulate ? 1 : 0).launch(blocks(n), THREADS, 0);
     }
 
     /**
@@ -465,85 +465,7 @@ final class GpuBackwardOps {
         };
     }
 
-    private Launch kernel(String name, DType t) {
+    private KernelLaunch kernel(String name, DType t) {
         return launch.start(function(name, t));
-    }
-
-    /** A kernel's arguments, by value; equal arguments reuse one argument array. */
-    private record ArgsKey(long function, long[] values, byte[] kinds) {
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof ArgsKey k && k.function == function && Arrays.equals(k.values, values)
-                    && Arrays.equals(k.kinds, kinds);
-        }
-
-        @Override
-        public int hashCode() {
-            return Long.hashCode(function) * 31 * 31 + Arrays.hashCode(values) * 31 + Arrays.hashCode(kinds);
-        }
-    }
-
-    /**
-     * One launch being put together. The kernelParams array for a kernel and argument values is
-     * built once and reused: every layer repeats the same launches.
-     */
-    private final class Launch {
-        private static final byte POINTER = 0;
-        private static final byte INT = 1;
-        private static final byte FLOAT = 2;
-        private final long[] values = new long[32];
-        private final byte[] kinds = new byte[32];
-        private long function;
-        private int count;
-
-        Launch start(long fn) {
-            function = fn;
-            count = 0;
-            return this;
-        }
-
-        private Launch add(byte kind, long value) {
-            kinds[count] = kind;
-            values[count++] = value;
-            return this;
-        }
-
-        Launch p(long devicePtr) {
-            return add(POINTER, devicePtr);
-        }
-
-        Launch p(Tensor t) {
-            return add(POINTER, t == null ? 0 : g(t).ptr());
-        }
-
-        Launch i(int v) {
-            return add(INT, v);
-        }
-
-        Launch f(float v) {
-            return add(FLOAT, Float.floatToRawIntBits(v));
-        }
-
-        void run(int grid, int block, int sharedBytes) {
-            run(grid, 1, block, sharedBytes);
-        }
-
-        void run(int gridX, int gridY, int block, int sharedBytes) {
-            ArgsKey key = new ArgsKey(function, Arrays.copyOf(values, count), Arrays.copyOf(kinds, count));
-            MemorySegment args = argCache.get(key);
-            if (args == null) {
-                KernelArgs a = new KernelArgs(host, count);
-                for (int j = 0; j < count; j++) {
-                    switch (kinds[j]) {
-                        case POINTER -> a.pointer(values[j]);
-                        case INT -> a.i32((int) values[j]);
-                        default -> a.f32(Float.intBitsToFloat((int) values[j]));
-                    }
-                }
-                args = a.segment();
-                argCache.put(key, args);
-            }
-            rt.launch(function, gridX, gridY, 1, block, 1, 1, sharedBytes, args);
-        }
     }
 }
