@@ -6,7 +6,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
 import java.util.function.Consumer;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.InnerGrads;
@@ -34,84 +33,13 @@ import org.tttbench.verify.Verifier.Row;
  * <p>Two checks need no reference: gradients do not depend on the checkpoint interval beyond
  * rounding, and the same inputs give the same bits on a second run.
  */
-public final class BackwardVerifier {
+public final class BackwardVerifier extends Comparison {
 
     /** Checkpoint intervals whose gradients must agree (SPEC §4). */
     static final int[] INTERVALS = {1, 2, 4, 8, 16};
 
-    private final Backend test;
-    private final Backend ref;
-    private final DType dtype;
-    private final boolean tf32;
-    private final SplittableRandom rnd;
-    private final PrintStream log;
-    private final List<Row> rows = new ArrayList<>();
-
     BackwardVerifier(Backend test, Backend ref, boolean tf32, long seed, PrintStream log) {
-        if (test.dtype() != ref.dtype()) throw new IllegalArgumentException("backends store different types");
-        this.test = test;
-        this.ref = ref;
-        this.dtype = test.dtype();
-        this.tf32 = tf32;
-        this.rnd = new SplittableRandom(seed);
-        this.log = log;
-    }
-
-    List<Row> rows() {
-        return rows;
-    }
-
-    // ---------------------------------------------------------------- plumbing
-
-    private record Pair(Tensor t, Tensor r) {
-    }
-
-    private float[] normal(long n, double mean, double std) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) x[i] = (float) (mean + std * rnd.nextGaussian());
-        return x;
-    }
-
-    private Pair input(float[] host, DType storage, int... shape) {
-        Pair p = new Pair(test.allocate(storage, shape), ref.allocate(storage, shape));
-        test.upload(host, p.t());
-        ref.upload(host, p.r());
-        return p;
-    }
-
-    private Pair random(double mean, double std, int... shape) {
-        return input(normal(count(shape), mean, std), dtype, shape);
-    }
-
-    /** An overwritten output: NaN on the backend under test. */
-    private Pair output(int... shape) {
-        Pair p = new Pair(test.allocate(shape), ref.allocate(shape));
-        test.fill(p.t(), Float.NaN);
-        return p;
-    }
-
-    private static long count(int... shape) {
-        long n = 1;
-        for (int d : shape) n *= d;
-        return n;
-    }
-
-    private void add(Row row) {
-        rows.add(row);
-        if (log != null) {
-            log.println(row.format());
-            log.flush();
-        }
-    }
-
-    private void compare(String op, Kind kind, Tensor t, Tensor r) {
-        test.synchronize();
-        add(new Row(op, dtype, Verifier.relativeError(test.download(t), ref.download(r)),
-                Verifier.tolerance(kind, dtype, tf32)));
-    }
-
-    private void compare(String op, Kind kind, Pair p) {
-        compare(op, kind, p.t(), p.r());
+        super(test, ref, tf32, seed, log);
     }
 
     // ---------------------------------------------------------------- single ops

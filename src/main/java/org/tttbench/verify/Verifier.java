@@ -5,7 +5,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.SplittableRandom;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.Backends;
 import org.tttbench.backend.InnerInputs;
@@ -35,7 +34,7 @@ import org.tttbench.model.TttModel;
  * storage type (the reference runs at the same storage type, so the tolerance covers only
  * float32-versus-float64 arithmetic and the rounding flips it causes).
  */
-public final class Verifier {
+public final class Verifier extends Comparison {
 
     /** What an op does, which sets how far its result may stray from the reference. */
     public enum Kind {
@@ -99,89 +98,13 @@ public final class Verifier {
     static final String HEADER = String.format(Locale.ROOT, "%-44s %-9s %10s %10s  %s", "op", "dtype", "rel.error",
             "tolerance", "result");
 
-    private final Backend test;
-    private final Backend ref;
-    private final DType dtype;
-    private final boolean tf32;
-    private final SplittableRandom rnd;
-    private final PrintStream log;
-    private final List<Row> rows = new ArrayList<>();
-
     /**
      * @param test the backend under test
      * @param ref  the reference, a CPU backend with the same storage type
      * @param log  where each row is printed as it is made, or null
      */
     Verifier(Backend test, Backend ref, boolean tf32, long seed, PrintStream log) {
-        if (test.dtype() != ref.dtype()) throw new IllegalArgumentException("backends store different types");
-        this.test = test;
-        this.ref = ref;
-        this.dtype = test.dtype();
-        this.tf32 = tf32;
-        this.rnd = new SplittableRandom(seed);
-        this.log = log;
-    }
-
-    List<Row> rows() {
-        return rows;
-    }
-
-    // ---------------------------------------------------------------- plumbing
-
-    /** The same tensor on both backends. */
-    private record Pair(Tensor t, Tensor r) {
-    }
-
-    private float[] normal(long n, double mean, double std) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) x[i] = (float) (mean + std * rnd.nextGaussian());
-        return x;
-    }
-
-    private Pair input(float[] host, DType storage, int... shape) {
-        Pair p = new Pair(test.allocate(storage, shape), ref.allocate(storage, shape));
-        test.upload(host, p.t());
-        ref.upload(host, p.r());
-        return p;
-    }
-
-    private Pair input(float[] host, int... shape) {
-        return input(host, dtype, shape);
-    }
-
-    private Pair random(double mean, double std, int... shape) {
-        return input(normal(count(shape), mean, std), shape);
-    }
-
-    /** An output: NaN on the backend under test, so that whatever the op leaves unwritten fails. */
-    private Pair output(DType storage, int... shape) {
-        Pair p = new Pair(test.allocate(storage, shape), ref.allocate(storage, shape));
-        test.fill(p.t(), Float.NaN);
-        return p;
-    }
-
-    private Pair output(int... shape) {
-        return output(dtype, shape);
-    }
-
-    private static long count(int... shape) {
-        long n = 1;
-        for (int d : shape) n *= d;
-        return n;
-    }
-
-    private void compare(String op, Kind kind, Tensor t, Tensor r) {
-        test.synchronize();
-        Row row = new Row(op, dtype, relativeError(test.download(t), ref.download(r)), tolerance(kind, dtype, tf32));
-        rows.add(row);
-        if (log != null) {
-            log.println(row.format());
-            log.flush();
-        }
-    }
-
-    private void compare(String op, Kind kind, Pair p) {
-        compare(op, kind, p.t(), p.r());
+        super(test, ref, tf32, seed, log);
     }
 
     /** ‖x − ref‖ / ‖ref‖ in float64 (‖x − ref‖ when ref is all zeros); NaN if x holds a NaN or infinity. */
