@@ -804,6 +804,401 @@ __device__ void mlp_bwd_finish(const T* __restrict__ xk, const T* __restrict__ x
     }
 }
 
+
+// ---------------------------------------------------------------- the chain on a cluster (Hopper)
+//
+// The chain above reads the state's gradient (dW1 [F][F1], dW2 [F1][F], their biases) and W2 from
+// global memory in every product of every step: 133 KB a head at F = 64 do not fit in one block's
+// shared memory beside the step's buffers. Here a cluster of C blocks runs one (batch, head), block
+// r owning hidden columns [r F1/C, (r + 1) F1/C) of everything that is F1 wide: its share of dW1
+// (columns), db1, dW2 and W2 (rows), and of the record's [K][F1] rows. db2 and the [K][F] rows are
+// whole in every block. A step of the chain then needs the other blocks only for the three
+// products that sum over the hidden layer (G1 dW1'^T, X2 dW2', dP1 W2) and one sum of G1 . db1'
+// per row: each block writes its partial sums to its own shared memory, one cluster barrier, and
+// every block adds up the C partials through distributed shared memory, in rank order (so all
+// hold the same bits), and runs the row pass itself. The partial sums alternate between two sets
+// by step, so a block may write the next step's while the others still read this one's, and the
+// set not being read holds dZ2 meanwhile. Per step:
+//   load  the record's rows (own columns), W2 (own rows), the mini-batch      [block barrier]
+//   1a    dG1 -> dP1, gelu''(Z1) o dG1 o P1;  dX2 -= e o (G2 dW2'^T)  (own columns);
+//         partial sums of G1 dW1'^T, X2 dW2' (+ db2' in block 0), G1 . db1'  [block barrier]
+//   1b    partial sum of dP1 W2 (four lanes a tile, summed by shuffles)      [cluster barrier]
+//   2     the row pass on the sums: dK, dG2, lnL2grad' -> dZ2, dV, deta      [block barrier]
+//         (the record's rows written by the block that owns the row, i mod C)
+//   3     dZ1 = P1 + gelu_grad(Z1) o (dX2 + dZ2 W2^T)  (own columns)         [block barrier]
+//   4     dW1, db1, dW2 (own share), db2 += ...;  dZ1 to the record
+// All products are 4x4 register tiles from shared memory, as above.
+
+// Floats of one block's shared memory for a cluster of C (InnerBackwardLayout mirrors it).
+__device__ __forceinline__ int mpar_cluster_chain_floats(int F, int K, int C) {
+    const int F1c = 4 * F / C;
+    return 13 * K * (F + 4) + 8 * K * (F1c + 4) + F1c * (F + 4) + F * (F1c + 4) + F1c * (F + 4) + F1c + F + 3 * K
+           + 2 * F;
+}
+
+#if TTT_HAS_CLUSTERS
+// 16 bytes from global to shared memory; on the device without staging in registers, so that a
+// step's loads are all in flight at once (cp.async, finished by copy_wait).
+__device__ __forceinline__ void copy16(float* dst, const float* src) {
+#if defined(TTT_EMULATION)
+    *reinterpret_cast<float4*>(dst) = *reinterpret_cast<const float4*>(src);
+#else
+    const unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(d), "l"(src));
+#endif
+}
+
+__device__ __forceinline__ void copy_wait() {
+#if !defined(TTT_EMULATION)
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+#endif
+}
+
+// dst[r][c] (leading dimension ld) = src[r * sld + c] for c < cols (a multiple of 4).
+__device__ __forceinline__ void copy_block(float* dst, int ld, const float* src, int sld, int rows, int cols) {
+    const int q = cols / 4;
+    for (int e = threadIdx.x; e < rows * q; e += blockDim.x) {
+        const int r = e / q;
+        const int c = (e - r * q) * 4;
+        copy16(dst + r * ld + c, src + (long)r * sld + c);
+    }
+}
+
+// The sum of a tile over the four lanes of an aligned group (each summed a quarter of the range).
+__device__ __forceinline__ void sum4(float (&acc)[4][4]) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+        for (int c = 0; c < 4; ++c) {
+            acc[r][c] += TTT_SHFL_XOR(acc[r][c], 1);
+            acc[r][c] += TTT_SHFL_XOR(acc[r][c], 2);
+        }
+    }
+}
+#endif
+
+template <typename T, int C>
+__device__ void mlp_bwd_chain_cluster(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
+                                      const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ norm_w,
+                                      const T* __restrict__ norm_b, const float* __restrict__ checkpoints,
+                                      float* __restrict__ records, float* __restrict__ partials, int smem_bytes,
+                                      int heads, int seq_len, int F, int K, float eps) {
+    extern __shared__ float4 smem_f4[];
+    float* smem = reinterpret_cast<float*>(smem_f4);
+    const int tid = threadIdx.x;
+    const int nt = blockDim.x;
+    const int bh = blockIdx.x / C;
+    const int pairs = gridDim.x / C;
+    const int h = bh % heads;
+    const int F1 = 4 * F;
+    const int F1c = F1 / C;
+    const int S = 2 * F * F1 + F1 + F;
+    const int R = mpar_record_floats(F, K);
+    float* dW1g = partials + (long)bh * S;
+    // Every block of a cluster sees the same arguments, so all return here or none does.
+    if (!TTT_HAS_CLUSTERS || K % 4 != 0 || F % 16 != 0 || F % (4 * C) != 0 || seq_len % K != 0
+        || 4 * mpar_cluster_chain_floats(F, K, C) > smem_bytes || nt % warpSize != 0 || gridDim.x % C != 0) {
+        const float nan = __int_as_float(0x7fc00000);
+        for (int e = tid; e < S; e += nt) dW1g[e] = nan;
+        return;
+    }
+#if TTT_HAS_CLUSTERS
+    float* dB1g = dW1g + F * F1;
+    float* dW2g = dB1g + F1;
+    float* dB2g = dW2g + F1 * F;
+    const int rank = ttt_cluster_rank();
+    const int c0 = rank * F1c;
+    const int ld = F + 4;
+    const int ldc = F1c + 4;
+    const int KL = K * ld;
+    float* Qs = smem;                  // [K][ld]
+    float* Ks = Qs + KL;
+    float* Ts = Ks + KL;
+    float* G2 = Ts + KL;
+    float* ZH2 = G2 + KL;
+    float* DG2 = ZH2 + KL;             // dG2_local, then dG2
+    float* DZB2 = DG2 + KL;
+    float* PART = DZB2 + KL;           // two sets of {G1 dW1'^T (column F: G1 . db1'), X2 dW2', dP1 W2}
+    float* X2 = PART + 6 * KL;         // [K][ldc], own columns
+    float* G1 = X2 + K * ldc;
+    float* Z1 = G1 + K * ldc;
+    float* P1 = Z1 + K * ldc;          // P1, then gelu''(Z1) o dG1 o P1, then dZ1
+    float* XB = P1 + K * ldc;
+    float* DZB1 = XB + K * ldc;
+    float* DG1 = DZB1 + K * ldc;       // dG1_local, then dP1
+    float* DX2 = DG1 + K * ldc;        // dX2_local, then dX2
+    float* W2s = DX2 + K * ldc;        // [F1c][ld]: own rows of the kept W2
+    float* dW1 = W2s + F1c * ld;       // [F][ldc]: own columns of the state's gradient
+    float* dW2 = dW1 + F * ldc;        // [F1c][ld]: own rows
+    float* dB1 = dW2 + F1c * ld;       // [F1c]
+    float* dB2 = dB1 + F1c;            // [F], whole in every block
+    float* lr_s = dB2 + F;             // [K]
+    float* sig2 = lr_s + K;
+    float* tok_s = sig2 + K;
+    float* gam = tok_s + K;            // [F]
+    float* bet = gam + F;
+
+    const int warp = tid / warpSize;
+    const int lane = tid % warpSize;
+    const int warps = nt / warpSize;
+    const int tf = (K / 4) * (F / 4);
+    const int tfc = (K / 4) * (F1c / 4);
+    const int twc = (F / 4) * (F1c / 4);
+    const int mini_batches = seq_len / K;
+    load_vector(gam, norm_w + (long)h * F, F);
+    load_vector(bet, norm_b + (long)h * F, F);
+    load_vector(tok_s, tok, K);
+    zero_floats(dW1, F * ldc);  // the final state is not an output
+    zero_floats(dW2, F1c * ld);
+    zero_floats(dB1, F1c + F);
+
+    for (int n = mini_batches - 1; n >= 0; --n) {
+        const int set = n & 1;
+        float* GD = PART + 3 * set * KL;
+        float* DZ2 = PART + 3 * (1 - set) * KL;  // the set no block reads in this step
+        float* spare_dv = DZ2 + KL;              // rows the blocks that do not own them write
+        float* spare_dg = DZ2 + 2 * KL;
+        const long in = ((long)bh * seq_len + (long)n * K) * F;
+        float* rec = records + ((long)n * pairs + bh) * R;
+        const float* W2g = checkpoints + ((long)n * pairs + bh) * S + F * F1 + F1;  // the kept W2, packed [F1][F]
+        __syncthreads();  // the buffers are still used by the previous step
+        copy_block(X2, ldc, wide(rec, wX2, F, K) + c0, F1, K, F1c);
+        copy_block(G1, ldc, wide(rec, wG1, F, K) + c0, F1, K, F1c);
+        copy_block(Z1, ldc, wide(rec, wZ1, F, K) + c0, F1, K, F1c);
+        copy_block(P1, ldc, wide(rec, wP1, F, K) + c0, F1, K, F1c);
+        copy_block(XB, ldc, wide(rec, wXB, F, K) + c0, F1, K, F1c);
+        copy_block(DZB1, ldc, wide(rec, wDZB1, F, K) + c0, F1, K, F1c);
+        copy_block(DG1, ldc, wide(rec, wDG1, F, K) + c0, F1, K, F1c);
+        copy_block(DX2, ldc, wide(rec, wDX2, F, K) + c0, F1, K, F1c);
+        copy_block(G2, ld, narrow(rec, nG2, F, K), F, K, F);
+        copy_block(ZH2, ld, narrow(rec, nZH2, F, K), F, K, F);
+        copy_block(DG2, ld, narrow(rec, nDG2, F, K), F, K, F);
+        copy_block(DZB2, ld, narrow(rec, nDZB2, F, K), F, K, F);
+        copy_block(W2s, ld, W2g + (long)c0 * F, F, F1c, F);
+        load_mini_batch(xq + in, xk + in, xv + in, lr + (long)bh * seq_len + (long)n * K, Qs, Ks, Ts, lr_s, K, F, ld);
+        for (int e = tid; e < K; e += nt) sig2[e] = rec_deta(rec, F, K)[K * K + e];
+        copy_wait();
+        __syncthreads();
+        const float tok_last = tok_s[K - 1];
+
+        // 1a: dG1 = dG1_local - e o (K dW1' + db1') -> dP1, gelu''(Z1) o dG1 o P1;  dX2 -= e o (G2 dW2'^T);
+        // partial sums of G1 dW1'^T, X2 dW2' + db2', G1 . db1'
+        {
+            float* PU = GD + KL;
+            for (int u = tid; u < 2 * tfc + 2 * tf + K; u += nt) {
+                float acc[4][4];
+                zero(acc);
+                if (u < 2 * tfc) {
+                    const bool x2 = u >= tfc;
+                    const Tile tl(x2 ? u - tfc : u, K, false);
+                    if (!x2) {
+                        tile_mma<false, false>(acc, Ks, ld, tl.r0, tl.rs, dW1, ldc, tl.c0, 0, F);
+                    } else {
+                        tile_mma<false, true>(acc, G2, ld, tl.r0, tl.rs, dW2, ld, tl.c0, 0, F);
+                    }
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+                        const int i = tl.row(r);
+                        const float e = tok_last * lr_s[i];
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int at = i * ldc + tl.c0 + c;
+                            if (!x2) {
+                                const float dg1 = DG1[at] - e * (acc[r][c] + dB1[tl.c0 + c]);
+                                const float z = Z1[at];
+                                DG1[at] = gelu_bwd(z) * dg1;
+                                P1[at] = gelu_bwd_grad(z) * dg1 * P1[at];
+                            } else {
+                                DX2[at] -= e * acc[r][c];
+                            }
+                        }
+                    }
+                } else if (u < 2 * tfc + 2 * tf) {
+                    const int v = u - 2 * tfc;
+                    const bool pu = v >= tf;
+                    const Tile tl(pu ? v - tf : v, K, false);
+                    if (!pu) {
+                        tile_mma<false, true>(acc, G1, ldc, tl.r0, tl.rs, dW1, ldc, tl.c0, 0, F1c);
+                    } else {
+                        tile_mma<false, false>(acc, X2, ldc, tl.r0, tl.rs, dW2, ld, tl.c0, 0, F1c);
+                    }
+                    float* part = pu ? PU : GD;
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            part[tl.row(r) * ld + tl.c0 + c] = acc[r][c] + (pu && rank == 0 ? dB2[tl.c0 + c] : 0.0f);
+                        }
+                    }
+                } else {
+                    const int i = u - 2 * tfc - 2 * tf;
+                    float s = 0.0f;
+                    for (int c = 0; c < F1c; ++c) s += G1[i * ldc + c] * dB1[c];
+                    GD[i * ld + F] = s;  // in the padding column
+                }
+            }
+        }
+        __syncthreads();
+        float* DP1 = DG1;
+
+        // 1b: the partial sum of dP1 W2, each tile summed by four lanes over a quarter of the
+        // block's hidden columns; the loop runs whole warps, as the shuffles need
+        {
+            float* DPW = GD + 2 * KL;
+            const int quarter = F1c / 4;
+            for (int base = tid - lane; base < 4 * tf; base += nt) {
+                const int u = base + lane;
+                const bool on = u < 4 * tf;
+                const int q = u & 3;
+                const Tile tl(on ? u >> 2 : 0, K, false);
+                float acc[4][4];
+                zero(acc);
+                if (on) tile_mma<false, false>(acc, DP1, ldc, tl.r0, tl.rs, W2s, ld, tl.c0, q * quarter, (q + 1) * quarter);
+                sum4(acc);
+                if (on && q == 0) {
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) DPW[tl.row(r) * ld + tl.c0 + c] = acc[r][c];
+                    }
+                }
+            }
+        }
+        ttt_cluster_sync();
+
+        // 2: the sums over the cluster;  dK += -e o GD;  dG2 = dG2_local - e o PU2 + dP1 W2;  dZ2, dV =
+        // lnL2grad'(dG2);  deta[K-1][i] -= sum K[i] GD[i] + sum G2[i] PU2[i] + sum G1[i] . db1'
+        {
+            const float* sets[C];
+#pragma unroll
+            for (int q = 0; q < C; ++q) sets[q] = ttt_cluster_map(GD, q);
+            float* dk = narrow(rec, nDK, F, K);
+            float* deta_last = rec_deta(rec, F, K) + (K - 1) * K;
+            for (int i = warp; i < K; i += warps) {
+                const bool mine = i % C == rank;
+                const float ei = tok_last * lr_s[i];
+                float s = 0.0f;
+                for (int f = lane; f < F; f += warpSize) {
+                    const int at = i * ld + f;
+                    float gd = 0.0f;
+                    float pu = 0.0f;
+                    float dpw = 0.0f;
+#pragma unroll
+                    for (int q = 0; q < C; ++q) {
+                        gd += sets[q][at];
+                        pu += sets[q][KL + at];
+                        dpw += sets[q][2 * KL + at];
+                    }
+                    if (mine) dk[i * F + f] += -ei * gd;
+                    DG2[at] += dpw - ei * pu;
+                    s += Ks[at] * gd + G2[at] * pu;
+                }
+                s = ttt_warp_sum(s);
+                float sg = 0.0f;
+#pragma unroll
+                for (int q = 0; q < C; ++q) sg += sets[q][i * ld + F];
+                ln_l2_grad_backward_row(DG2 + i * ld, ZH2 + i * ld, Ts + i * ld, G2 + i * ld, gam, bet, F, sig2[i],
+                                        DZ2 + i * ld, mine ? narrow(rec, nDV, F, K) + i * F : spare_dv + i * ld,
+                                        mine ? narrow(rec, nDGG2, F, K) + i * F : spare_dg + i * ld);
+                if (lane == 0 && mine) deta_last[i] -= s + sg;
+            }
+        }
+        __syncthreads();
+
+        // 3: dZ1 = P1 + gelu_grad(Z1) o (dX2 + dZ2 W2^T) in place of P1, four lanes a tile
+        {
+            const int quarter = F / 4;
+            for (int base = tid - lane; base < 4 * tfc; base += nt) {
+                const int u = base + lane;
+                const bool on = u < 4 * tfc;
+                const int q = u & 3;
+                const Tile tl(on ? u >> 2 : 0, K, false);
+                float acc[4][4];
+                zero(acc);
+                if (on) tile_mma<false, true>(acc, DZ2, ld, tl.r0, tl.rs, W2s, ld, tl.c0, q * quarter, (q + 1) * quarter);
+                sum4(acc);
+                if (on && q == 0) {
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                        for (int c = 0; c < 4; ++c) {
+                            const int at = tl.row(r) * ldc + tl.c0 + c;
+                            P1[at] += gelu_grad(Z1[at]) * (DX2[at] + acc[r][c]);
+                        }
+                    }
+                }
+            }
+        }
+        __syncthreads();
+        float* DZ1 = P1;
+
+        // 4: dW1 += Q^T dZB1 + K^T dZ1;  dW2 += XB^T dZB2 + dP1^T G2 + X2^T dZ2;  db1, db2;  dZ1 to the record
+        for (int u = tid; u < 2 * twc + F1c + F; u += nt) {
+            float acc[4][4];
+            zero(acc);
+            if (u < twc) {
+                const Tile tl(u, F, true);
+                tile_mma<true, false>(acc, Qs, ld, tl.r0, 1, DZB1, ldc, tl.c0, 0, K);
+                tile_mma<true, false>(acc, Ks, ld, tl.r0, 1, DZ1, ldc, tl.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) dW1[tl.row(r) * ldc + tl.c0 + c] += acc[r][c];
+                }
+            } else if (u < 2 * twc) {
+                const Tile tl(u - twc, F1c, true);
+                tile_mma<true, false>(acc, XB, ldc, tl.r0, 1, DZB2, ld, tl.c0, 0, K);
+                tile_mma<true, false>(acc, DP1, ldc, tl.r0, 1, G2, ld, tl.c0, 0, K);
+                tile_mma<true, false>(acc, X2, ldc, tl.r0, 1, DZ2, ld, tl.c0, 0, K);
+#pragma unroll
+                for (int r = 0; r < 4; ++r) {
+#pragma unroll
+                    for (int c = 0; c < 4; ++c) dW2[tl.row(r) * ld + tl.c0 + c] += acc[r][c];
+                }
+            } else if (u < 2 * twc + F1c) {
+                const int c = u - 2 * twc;
+                float s = 0.0f;
+                for (int i = 0; i < K; ++i) s += DZB1[i * ldc + c];
+                for (int i = 0; i < K; ++i) s += DZ1[i * ldc + c];
+                dB1[c] += s;
+            } else {
+                const int f = u - 2 * twc - F1c;
+                float s = 0.0f;
+                for (int i = 0; i < K; ++i) s += DZB2[i * ld + f];
+                for (int i = 0; i < K; ++i) s += DZ2[i * ld + f];
+                dB2[f] += s;
+            }
+        }
+        {
+            float* dz1 = wide(rec, wDZ1, F, K) + c0;
+            for (int e = tid; e < K * F1c; e += nt) {
+                const int i = e / F1c;
+                const int c = e - i * F1c;
+                dz1[i * F1 + c] = DZ1[i * ldc + c];
+            }
+        }
+    }
+    __syncthreads();
+    // The block's share of the state's gradient, packed as a state; db2 from block 0.
+    for (int e = tid; e < F * F1c; e += nt) {
+        const int f = e / F1c;
+        const int c = e - f * F1c;
+        dW1g[f * F1 + c0 + c] = dW1[f * ldc + c];
+    }
+    for (int e = tid; e < F1c; e += nt) dB1g[c0 + e] = dB1[e];
+    for (int e = tid; e < F1c * F; e += nt) {
+        const int c = e / F;
+        const int f = e - c * F;
+        dW2g[(long)(c0 + c) * F + f] = dW2[c * ld + f];
+    }
+    if (rank == 0) {
+        for (int e = tid; e < F; e += nt) dB2g[e] = dB2[e];
+    }
+    // The others may still read this block's partial sums of the last step.
+    ttt_cluster_sync();
+#endif
+}
+
 }  // namespace ttt_bwd
 
 // Entry points ttt_mlp_bwd_{local,chain,finish}_{f32,bf16,f16}.
@@ -830,3 +1225,19 @@ __device__ void mlp_bwd_finish(const T* __restrict__ xk, const T* __restrict__ x
                                    partials, smem_bytes, heads, seq_len, F, K);                                   \
     }
 TTT_FOR_EACH_TYPE(TTT_MLP_BWD_PARALLEL)
+
+// Entry points ttt_mlp_bwd_chain_cluster{2,4}_{f32,bf16,f16}: the chain on a cluster of 2 or 4
+// blocks per (batch, head), for devices with clusters (the host launches B*H*C blocks); elsewhere
+// they only poison. Same arguments as ttt_mlp_bwd_chain.
+#define TTT_MLP_BWD_CHAIN_CLUSTER(T, S, C)                                                                         \
+    extern "C" __global__ void __launch_bounds__(256, 1) TTT_CLUSTER_DIMS(C) ttt_mlp_bwd_chain_cluster##C##_##S(   \
+        const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* norm_w, const T* norm_b,        \
+        const float* checkpoints, float* records, float* partials, int smem_bytes, int heads, int seq_len, int F,  \
+        int K, float eps) {                                                                                        \
+        ttt_bwd::mlp_bwd_chain_cluster<T, C>(xq, xk, xv, lr, tok, norm_w, norm_b, checkpoints, records, partials,  \
+                                             smem_bytes, heads, seq_len, F, K, eps);                               \
+    }
+#define TTT_MLP_BWD_CHAIN_CLUSTERS(T, S) \
+    TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 2)   \
+    TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 4)
+TTT_FOR_EACH_TYPE(TTT_MLP_BWD_CHAIN_CLUSTERS)

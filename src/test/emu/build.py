@@ -6,7 +6,12 @@ The libraries are laid out as the jar's kernels/ folder with the names a CUDA de
 looks for (kernels/nvidia/sm_80/NAME.cubin and kernels/index.txt), so KernelImages finds them
 when this folder comes first on the class path; EmulatedRuntime loads them.
 
-usage: build.py HIP_DIR OUT_DIR [NAME ...]   (default: every hip/*.hip)
+With --sm 90 the kernels are built as for an sm_90 device, thread block clusters included
+(TTT_HAS_CLUSTERS is 1), into kernels/nvidia/sm_90/, which an EmulatedRuntime of sm_90 picks
+(-Dtttbench.emu.arch=sm_90); such a runtime needs every module it loads built so. Every library
+also says each kernel's cluster size (emu_cluster_K, 1 without clusters).
+
+usage: build.py [--sm 80|90] HIP_DIR OUT_DIR [NAME ...]   (default: every hip/*.hip)
 """
 import os
 import re
@@ -15,7 +20,7 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-SHARED_FLOATS = 65536  # 256 KB of dynamic shared memory per declaration
+SHARED_FLOATS = 65536  # 256 KB of dynamic shared memory (EMU_SHARED_BYTES)
 
 
 def transform(text):
@@ -34,9 +39,14 @@ def param_type(p):
 
 
 def main():
-    hip_dir, out_dir = sys.argv[1], sys.argv[2]
-    names = sys.argv[3:] or sorted(f[:-4] for f in os.listdir(hip_dir) if f.endswith('.hip'))
-    target = os.path.join(out_dir, 'kernels', 'nvidia', 'sm_80')
+    args = sys.argv[1:]
+    sm = 80
+    if args and args[0] == '--sm':
+        sm = int(args[1])
+        args = args[2:]
+    hip_dir, out_dir = args[0], args[1]
+    names = args[2:] or sorted(f[:-4] for f in os.listdir(hip_dir) if f.endswith('.hip'))
+    target = os.path.join(out_dir, 'kernels', 'nvidia', 'sm_%d' % sm)
     os.makedirs(target, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         for f in os.listdir(hip_dir):
@@ -45,21 +55,27 @@ def main():
                     dst.write(transform(src.read()))
         for name in names:
             hip = os.path.join(tmp, name + '.hip')
-            flags = ['-std=c++17', '-I', HERE, '-I', tmp]
+            flags = ['-std=c++17', '-I', HERE, '-I', tmp, '-DTTT_EMU_SM=%d' % sm]
             pre = subprocess.run(['g++', '-E', '-P', '-x', 'c++'] + flags + [hip], check=True, capture_output=True,
                                  text=True).stdout
-            kernels = re.findall(r'extern\s+"C"\s+void\s+(\w+)\s*\(([^)]*)\)\s*\{', pre)
+            kernels = re.findall(r'extern\s+"C"\s+void\s+(?:\[\[emu::cluster\((\d+)\)\]\]\s*)?(\w+)\s*\(([^)]*)\)\s*\{',
+                                 pre)
             if not kernels:
                 raise SystemExit('no kernels found in ' + name)
-            arrays = set(re.findall(r'extern\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;', pre))
+            arrays = set(re.findall(r'extern\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;', pre)) - {('float', 'emu_dynamic_shared')}
             spaces = set(re.findall(r'namespace\s+(\w+)\s*\{', pre))
-            lines = ['#include "%s.hip"' % name]
+            # Every dynamic shared array is the one buffer the emulation swaps between the blocks of
+            # a cluster.
+            lines = ['#include "%s.hip"' % name,
+                     'extern "C" { alignas(16) float emu_dynamic_shared[%d]; }' % SHARED_FLOATS]
             for typ, arr in sorted(arrays):
-                lines.append('alignas(16) %s %s[%d * 4 / sizeof(%s)];' % (typ, arr, SHARED_FLOATS, typ))
+                alias = '%s %s[%d * 4 / sizeof(%s)] __attribute__((alias("emu_dynamic_shared")));' % (
+                    typ, arr, SHARED_FLOATS, typ)
+                lines.append('extern ' + alias)
                 for ns in sorted(spaces):
-                    lines.append('namespace %s { alignas(16) %s %s[%d * 4 / sizeof(%s)]; }'
-                                 % (ns, typ, arr, SHARED_FLOATS, typ))
-            for k, params in kernels:
+                    lines.append('namespace %s { extern %s }' % (ns, alias))
+            for cluster, k, params in kernels:
+                lines.append('extern "C" int emu_cluster_%s = %s;' % (k, cluster or '1'))
                 types = [param_type(p) for p in params.split(',')] if params.strip() else []
                 call = ', '.join('*reinterpret_cast<%s*>(a[%d])' % (t, i) for i, t in enumerate(types))
                 lines.append('extern "C" void emu_call_%s(void** a) { %s(%s); }' % (k, k, call))
@@ -69,10 +85,12 @@ def main():
             out = os.path.join(target, name + '.cubin')
             subprocess.run(['g++', '-O2', '-g', '-shared', '-fPIC', '-w'] + flags + [wrapper, '-o', out], check=True)
             print('emu: %s (%d kernels)' % (name, len(kernels)))
+    nvidia = os.path.join(out_dir, 'kernels', 'nvidia')
     with open(os.path.join(out_dir, 'kernels', 'index.txt'), 'w') as idx:
-        for f in sorted(os.listdir(target)):
-            if f.endswith('.cubin'):
-                idx.write('nvidia/sm_80/' + f + '\n')
+        for arch in sorted(os.listdir(nvidia)):
+            for f in sorted(os.listdir(os.path.join(nvidia, arch))):
+                if f.endswith('.cubin'):
+                    idx.write('nvidia/%s/%s\n' % (arch, f))
 
 
 if __name__ == '__main__':

@@ -29,8 +29,12 @@ import org.tttbench.model.Workload;
  * <pre>
  * java -cp benchmarks.jar org.tttbench.gpu.BackwardTiming --model-size 125m --ttt-type linear,mlp
  *      [--what inner,full] [--dtype float32] [--batch 1] [--seq-len 2048] [--intervals 1]
- *      [--warmup 3] [--repeats 10] [--breakdown] [--no-graph]
+ *      [--warmup 3] [--repeats 10] [--breakdown] [--no-graph] [--chain auto,1,2,4]
  * </pre>
+ *
+ * <p>--chain times the TTT-MLP backward at interval 1 with its chain forced on that many blocks
+ * per (batch, head), each in turn: 1 (one block, the kernel of every device), 2 or 4 (a thread
+ * block cluster, sm_90); auto is the device's choice.
  */
 public final class BackwardTiming {
 
@@ -59,6 +63,7 @@ public final class BackwardTiming {
         int repeats = 10;
         boolean breakdown = false;
         boolean graph = true;
+        List<String> chains = List.of("auto");
         try {
             for (int i = 0; i < args.length; i++) {
                 String a = args[i];
@@ -78,6 +83,14 @@ public final class BackwardTiming {
                             case "--seq-len" -> seqLen = Integer.parseInt(v);
                             case "--warmup" -> warmup = Integer.parseInt(v);
                             case "--repeats" -> repeats = Integer.parseInt(v);
+                            case "--chain" -> {
+                                chains = List.of(v.split(","));
+                                for (String c : chains) {
+                                    if (!List.of("auto", "1", "2", "4").contains(c)) {
+                                        throw new IllegalArgumentException("--chain takes auto, 1, 2, 4, not " + c);
+                                    }
+                                }
+                            }
                             default -> throw new IllegalArgumentException("unknown option " + a);
                         }
                     }
@@ -93,15 +106,19 @@ public final class BackwardTiming {
                 for (String w : what) {
                     boolean inner = w.equals("inner");
                     for (int c : intervals) {
-                        BenchConfig config = new BenchConfig(size, type, true, batch, seqLen, 16, dtype, warmup, repeats,
-                                false, inner, c, null, BackendKind.AUTO, false, null);
-                        String label = String.format(Locale.ROOT, "%-5s %-6s %-13s %-8s B=%d L=%d c=%-2d", size,
-                                type.flag(), inner ? "inner-bwd" : "full-bwd", dtype.flag(), batch, seqLen, c);
-                        try {
-                            summary.addAll(time(config, label, warmup, repeats, breakdown, graph, out));
-                        } catch (RuntimeException e) {
-                            out.println(label + "  FAILED: " + e);
-                            summary.add(label + "  FAILED: " + e.getMessage());
+                        for (String chain : type == TttType.MLP && c == 1 ? chains : List.of("auto")) {
+                            BenchConfig config = new BenchConfig(size, type, true, batch, seqLen, 16, dtype, warmup,
+                                    repeats, false, inner, c, null, BackendKind.AUTO, false, null);
+                            String label = String.format(Locale.ROOT, "%-5s %-6s %-13s %-8s B=%d L=%d c=%-2d", size,
+                                    type.flag(), inner ? "inner-bwd" : "full-bwd", dtype.flag(), batch, seqLen, c)
+                                    + (chain.equals("auto") ? "" : " chain=" + chain);
+                            Integer blocks = chain.equals("auto") ? null : Integer.valueOf(chain);
+                            try {
+                                summary.addAll(time(config, label, warmup, repeats, breakdown, graph, blocks, out));
+                            } catch (RuntimeException e) {
+                                out.println(label + "  FAILED: " + e);
+                                summary.add(label + "  FAILED: " + e.getMessage());
+                            }
                         }
                     }
                 }
@@ -114,10 +131,11 @@ public final class BackwardTiming {
     }
 
     private static List<String> time(BenchConfig config, String label, int warmup, int repeats, boolean breakdown,
-            boolean graph, PrintStream out) {
+            boolean graph, Integer chain, PrintStream out) {
         List<String> lines = new ArrayList<>();
         try (Backend b = Backends.open(config.backend(), config.dtype(), config.tf32())) {
             if (!(b instanceof GpuBackend g)) throw new IllegalStateException("no GPU backend");
+            if (chain != null) g.forceInnerBackwardChain(chain);
             GpuRuntime rt = g.runtime();
             Workload.Kind kind = config.innerOnly() ? Workload.Kind.INNER_BACKWARD : Workload.Kind.BACKWARD;
             OpTimer timer = breakdown ? new OpTimer(g) : null;

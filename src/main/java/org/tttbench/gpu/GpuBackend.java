@@ -534,6 +534,20 @@ public final class GpuBackend implements Backend {
         backward.forcePlacement(placement);
     }
 
+    /**
+     * Makes the TTT-MLP inner backward at checkpoint interval 1 run its chain on {@code blocks}
+     * blocks per (batch, head): 1 (one block, every device), 2 or 4 (a thread block cluster); null:
+     * the device's choice (see also the system property tttbench.mlp.chain).
+     */
+    public void forceInnerBackwardChain(Integer blocks) {
+        backward.forceChain(blocks);
+    }
+
+    /** Every chain (blocks per (batch, head)) the TTT-MLP inner backward of this shape can run on this device. */
+    public List<Integer> innerBackwardChains(TttType type, int headDim, int miniBatch) {
+        return backward.chains(type, headDim, miniBatch);
+    }
+
     /** Every placement an inner backward of this shape can run with on this device, fastest first. */
     public List<InnerPlacement> innerBackwardPlacements(TttType type, int headDim, int miniBatch) {
         return backward.placements(type, headDim, miniBatch);

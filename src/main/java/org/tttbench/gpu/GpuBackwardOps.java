@@ -48,6 +48,8 @@ final class GpuBackwardOps {
     private final Map<String, long[]> scratch = new HashMap<>();
     private final KernelLaunch launch;
     private InnerPlacement forcedPlacement;
+    /** Blocks of the TTT-MLP chain forced per (batch, head): 1, 2 or 4; null for the device's choice. */
+    private Integer forcedChain = chainProperty();
 
     /** Token ids grouped by id in device memory (int32), from {@link TokenSegments}. */
     record DeviceSegments(long order, long ids, long start, int segments, int tokens) {
@@ -198,6 +200,80 @@ final class GpuBackwardOps {
         this.forcedPlacement = placement;
     }
 
+    /**
+     * The blocks per (batch, head) that the chain of the TTT-MLP parallel backward runs on, from
+     * the system property tttbench.mlp.chain (1: one block, the kernel for every device; 2, 4: a
+     * thread block cluster; auto or unset: the device's choice).
+     */
+    private static Integer chainProperty() {
+        String v = System.getProperty("tttbench.mlp.chain", "auto").strip();
+        if (v.isEmpty() || v.equals("auto")) return null;
+        int c = Integer.parseInt(v);
+        if (c != 1 && c != 2 && c != 4) throw new IllegalArgumentException("tttbench.mlp.chain: auto, 1, 2 or 4, not " + v);
+        return c;
+    }
+
+    /**
+     * Makes the TTT-MLP inner backward at interval 1 run its chain on {@code blocks} blocks per
+     * (batch, head) (1: one block; 2, 4: a cluster; null: the device's choice), for timing and
+     * verification.
+     */
+    void forceChain(Integer blocks) {
+        if (blocks != null && blocks != 1 && blocks != 2 && blocks != 4) {
+            throw new IllegalArgumentException("chain blocks 1, 2 or 4, not " + blocks);
+        }
+        this.forcedChain = blocks;
+    }
+
+    /** Whether the device runs thread block clusters (NVIDIA sm_90 and newer). */
+    private boolean clusters() {
+        String arch = rt.architecture();
+        if (!rt.name().equals("cuda") || !arch.startsWith("sm_")) return false;
+        try {
+            return Integer.parseInt(arch.substring(3).replaceAll("[^0-9].*$", "")) >= 90;
+        } catch (NumberFormatException e) {
+            return false;
+        }
+    }
+
+    /**
+     * The chains (blocks per (batch, head)) the TTT-MLP parallel backward of this shape can run on
+     * this device: 1, and clusters of 2 and 4 where the device has clusters and their shared memory
+     * fits; empty for TTT-Linear or where the parallel form does not fit.
+     */
+    List<Integer> chains(TttType type, int headDim, int miniBatch) {
+        InnerBackwardLayout layout = new InnerBackwardLayout(type, headDim, miniBatch);
+        if (type != TttType.MLP || !layout.parallelFits(rt.maxSharedMemoryPerBlock())) return List.of();
+        List<Integer> all = new java.util.ArrayList<>(List.of(1));
+        if (clusters()) {
+            for (int c : new int[] {2, 4}) {
+                if (layout.chainClusterFits(c, rt.maxSharedMemoryPerBlock())) all.add(c);
+            }
+        }
+        return all;
+    }
+
+    /**
+     * The chain an inner backward over {@code pairs} (batch × heads) runs on: forced, or on a device
+     * with clusters a cluster of 4 while the clusters fit on the device at once (a quarter of the
+     * hidden columns a block: the least work and on-chip data a step, for three exchanges of [K, F]
+     * partial sums), else of 2 (the state's gradient then just fits beside the step's buffers),
+     * else one block.
+     */
+    private int chain(InnerBackwardLayout layout, int pairs) {
+        List<Integer> can = chains(layout.type(), layout.headDim(), layout.miniBatch());
+        if (forcedChain != null) {
+            if (!can.contains(forcedChain)) {
+                throw new IllegalArgumentException("the TTT-MLP backward chain on " + forcedChain + " blocks does not run on "
+                        + rt.deviceName() + " (" + rt.architecture() + ") at this shape; it runs on " + can);
+            }
+            return forcedChain;
+        }
+        if (can.contains(4) && 4L * pairs <= rt.multiprocessorCount()) return 4;
+        if (can.contains(2)) return 2;
+        return 1;
+    }
+
     /** Every placement an inner backward of this shape can run with on this device, fastest first. */
     List<InnerPlacement> placements(TttType type, int headDim, int miniBatch) {
         InnerBackwardLayout layout = new InnerBackwardLayout(type, headDim, miniBatch);
@@ -320,12 +396,15 @@ final class GpuBackwardOps {
         launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())
                 .p(dOut).p(checkpoints).p(grads.xq()).p(records).i(local).i(h).i(l).i(f).i(k).f(eps)
                 .launch(pairs, n, SCAN_THREADS, local);
-        fn = function(prefix + "chain", t);
+        int blocks = mlp ? chain(layout, pairs) : 1;
+        if (blocks > 1) chain = Math.toIntExact(4 * layout.parallelChainClusterFloats(blocks));
+        fn = function(prefix + (blocks > 1 ? "chain_cluster" + blocks : "chain"), t);
         raiseSharedLimit(fn, chain);
         KernelLaunch c = launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
                 .p(in.normBias());
         if (mlp) c.p(checkpoints);
-        c.p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps).launch(pairs, SCAN_THREADS, chain);
+        c.p(records).p(part).i(chain).i(h).i(l).i(f).i(k).f(eps).launch(Math.multiplyExact(pairs, blocks), SCAN_THREADS,
+                chain);
         fn = function(prefix + "finish", t);
         raiseSharedLimit(fn, fin);
         launch.start(fn).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight()).p(in.normBias())

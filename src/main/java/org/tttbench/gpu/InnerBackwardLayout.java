@@ -111,6 +111,24 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         };
     }
 
+    /**
+     * One block's floats of the TTT-MLP chain on a cluster of {@code cluster} blocks, each owning
+     * 4F / cluster hidden columns (hip/ttt_mlp_backward_parallel.hip: mpar_cluster_chain_floats).
+     */
+    long parallelChainClusterFloats(int cluster) {
+        long f = headDim;
+        long k = miniBatch;
+        long f1c = 4 * f / cluster;
+        return 13 * k * (f + 4) + 8 * k * (f1c + 4) + f1c * (f + 4) + f * (f1c + 4) + f1c * (f + 4) + f1c + f + 3 * k
+                + 2 * f;
+    }
+
+    /** Whether the TTT-MLP chain runs on a cluster of {@code cluster} blocks with this shared memory a block. */
+    boolean chainClusterFits(int cluster, long maxSharedBytes) {
+        return type == TttType.MLP && (cluster == 2 || cluster == 4) && headDim % 16 == 0 && headDim % (4 * cluster) == 0
+                && 4 * parallelChainClusterFloats(cluster) <= maxSharedBytes;
+    }
+
     /** Whether the parallel form runs here: every one of its kernels' shared memory fits. */
     boolean parallelFits(long maxSharedBytes) {
         return 4 * Math.max(parallelLocalFloats(), Math.max(parallelChainFloats(), parallelFinishFloats())) <= maxSharedBytes;

@@ -15,6 +15,7 @@ import org.tttbench.backend.TokenIds;
 import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
+import org.tttbench.gpu.GpuBackend;
 import org.tttbench.model.InnerProblem;
 import org.tttbench.model.ParameterSpec;
 import org.tttbench.model.Parameters;
@@ -257,17 +258,25 @@ public final class BackwardVerifier extends Comparison {
             float[] ck = ref.download(refCk);
             Pair dOut = random(0, 1, batch, seqLen, cfg.hidden());
             for (String label : labels) {
-                Grads g = innerGrads(cfg, batch, seqLen);
-                Tensor testCk = test.allocate(DType.FLOAT32, slots, batch, h, s);
-                test.upload(ck, testCk);
-                placement.accept(label);
-                try {
-                    test.innerBackward(in.t(), testCk, interval, dOut.t(), g.t());
-                } finally {
-                    placement.accept(null);
+                // The backend's own choice at interval 1 is the parallel form: each of its chains.
+                List<Integer> chains = label.isEmpty() && interval == 1 && test instanceof GpuBackend gb
+                        ? gb.innerBackwardChains(cfg.tttType(), cfg.headDim(), cfg.miniBatch()) : List.of();
+                for (Integer chain : chains.size() > 1 ? chains : java.util.Collections.<Integer>singletonList(null)) {
+                    Grads g = innerGrads(cfg, batch, seqLen);
+                    Tensor testCk = test.allocate(DType.FLOAT32, slots, batch, h, s);
+                    test.upload(ck, testCk);
+                    placement.accept(label);
+                    if (chain != null) ((GpuBackend) test).forceInnerBackwardChain(chain);
+                    try {
+                        test.innerBackward(in.t(), testCk, interval, dOut.t(), g.t());
+                    } finally {
+                        placement.accept(null);
+                        if (chain != null) ((GpuBackend) test).forceInnerBackwardChain(null);
+                    }
+                    ref.innerBackward(in.r(), refCk, interval, dOut.r(), g.r());
+                    String what = chain != null ? "chain " + (chain == 1 ? "one block" : "cluster " + chain) : label;
+                    compareGrads("innerBackward " + type + " c=" + interval + (what.isEmpty() ? "" : " [" + what + "]"), g);
                 }
-                ref.innerBackward(in.r(), refCk, interval, dOut.r(), g.r());
-                compareGrads("innerBackward " + type + " c=" + interval + (label.isEmpty() ? "" : " [" + label + "]"), g);
             }
         }
         // The tested backend's own forward writes the checkpoints its backward reads.

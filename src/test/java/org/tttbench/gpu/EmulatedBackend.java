@@ -9,8 +9,13 @@ public final class EmulatedBackend {
     private EmulatedBackend() {
     }
 
-    /** @param maxShared the dynamic shared memory a block may opt in to (232448 on an H100) */
+    /**
+     * @param maxShared the dynamic shared memory a block may opt in to (232448 on an H100); the
+     *                  device's architecture is the system property tttbench.emu.arch (sm_80, or
+     *                  sm_90 for thread block clusters, with kernels built by build.py --sm 90)
+     */
     public static Backend open(DType dtype, int maxShared) {
-        return new GpuBackend(new EmulatedRuntime(maxShared, 32), dtype, false);
+        String arch = System.getProperty("tttbench.emu.arch", "sm_80");
+        return new GpuBackend(new EmulatedRuntime(maxShared, 32, arch), dtype, false);
     }
 }

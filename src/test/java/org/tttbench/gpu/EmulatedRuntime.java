@@ -24,8 +24,10 @@ import org.tttbench.config.DType;
 /**
  * A {@link GpuRuntime} that runs the kernels of hip/ on the CPU, through the libraries
  * src/test/emu/build.py makes (see emu_runtime.h), for tests on machines with no GPU. It says
- * it is a CUDA device of sm_80 (no thread block clusters, which the emulation lacks), so
- * {@link KernelImages} picks the emulated objects when their folder comes first on the class path. Device memory is host memory filled with NaN bytes at
+ * it is a CUDA device of sm_80 (no thread block clusters), or of sm_90 (clusters: the kernels of
+ * a module built with build.py --sm 90 run in clusters of the size they were compiled for), so
+ * {@link KernelImages} picks the emulated objects of that architecture when their folder comes
+ * first on the class path. Device memory is host memory filled with NaN bytes at
  * allocation, kernels launched above 48 KB of dynamic shared memory must have raised their
  * limit first (as on NVIDIA), and the BLAS is a plain float32 loop.
  */
@@ -35,11 +37,12 @@ public final class EmulatedRuntime implements GpuRuntime {
 
     private final int maxShared;
     private final int warp;
+    private final String arch;
     private final Arena arena = Arena.ofShared();
     private final Map<Long, Arena> allocations = new HashMap<>();
     private final List<SymbolLookup> libraries = new ArrayList<>();
     private final List<MethodHandle> launchers = new ArrayList<>();
-    private final List<long[]> functions = new ArrayList<>();  // {wrapper address, module}
+    private final List<long[]> functions = new ArrayList<>();  // {wrapper address, module, cluster size}
     private final Map<Long, Integer> sharedLimits = new HashMap<>();
     private final List<List<Runnable>> graphs = new ArrayList<>();
     private final List<Long> events = new ArrayList<>();
@@ -51,8 +54,17 @@ public final class EmulatedRuntime implements GpuRuntime {
      * @param warp      threads per warp (32 NVIDIA, 64 CDNA)
      */
     public EmulatedRuntime(int maxShared, int warp) {
+        this(maxShared, warp, "sm_80");
+    }
+
+    /** @param arch the architecture to report: sm_80, or sm_90 for thread block clusters */
+    public EmulatedRuntime(int maxShared, int warp, String arch) {
+        if (!arch.equals("sm_80") && !arch.equals("sm_90")) {
+            throw new IllegalArgumentException("emulated architecture sm_80 or sm_90, not " + arch);
+        }
         this.maxShared = maxShared;
         this.warp = warp;
+        this.arch = arch;
     }
 
     /** Kernel launches so far. */
@@ -72,7 +84,7 @@ public final class EmulatedRuntime implements GpuRuntime {
 
     @Override
     public String architecture() {
-        return "sm_80";
+        return arch;
     }
 
     @Override
@@ -153,7 +165,7 @@ public final class EmulatedRuntime implements GpuRuntime {
             MemorySegment launch = lib.find("emu_launch").orElseThrow(
                     () -> new GpuException("not an emulated kernel library (no emu_launch)"));
             launchers.add(Linker.nativeLinker().downcallHandle(launch, FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS,
-                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT)));
+                    JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT)));
             libraries.add(lib);
             return libraries.size() - 1;
         } catch (IOException e) {
@@ -163,9 +175,11 @@ public final class EmulatedRuntime implements GpuRuntime {
 
     @Override
     public long function(long module, String name) {
-        MemorySegment f = libraries.get((int) module).find("emu_call_" + name)
+        SymbolLookup lib = libraries.get((int) module);
+        MemorySegment f = lib.find("emu_call_" + name)
                 .orElseThrow(() -> new GpuException("no kernel " + name + " in emulated module " + module));
-        functions.add(new long[] {f.address(), module});
+        int cluster = lib.find("emu_cluster_" + name).map(s -> s.reinterpret(4).get(JAVA_INT, 0)).orElse(1);
+        functions.add(new long[] {f.address(), module, cluster});
         return functions.size() - 1;
     }
 
@@ -186,12 +200,16 @@ public final class EmulatedRuntime implements GpuRuntime {
         }
         long[] f = functions.get((int) function);
         MethodHandle launcher = launchers.get((int) f[1]);
+        int cluster = (int) f[2];
+        if (gridX % cluster != 0) {
+            throw new GpuException("cuLaunchKernel: grid " + gridX + " not a multiple of the kernel's cluster of " + cluster);
+        }
         issue(() -> {
             launches++;
             int rc;
             try {
                 rc = (int) launcher.invokeExact(MemorySegment.ofAddress(f[0]), args, gridX, gridY, gridZ, blockX, blockY,
-                        blockZ, sharedBytes, warp);
+                        blockZ, sharedBytes, warp, cluster);
             } catch (Throwable t) {
                 throw new GpuException("emulated launch failed: " + t);
             }

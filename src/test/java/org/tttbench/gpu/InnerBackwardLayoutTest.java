@@ -52,6 +52,21 @@ class InnerBackwardLayoutTest {
     }
 
     @Test
+    void theMlpChainFitsClustersOfTwoAndFourOnHopper() {
+        InnerBackwardLayout m = new InnerBackwardLayout(TttType.MLP, 64, 16);
+        // 13 [16][68]; own columns: 8 [16][132], W2 [128][68], dW1 [64][132], dW2 [128][68], db1 [128]; db2, γ, β [64]; 3 × 16.
+        assertEquals(13 * 16 * 68 + 8 * 16 * 132 + 128 * 68 + 64 * 132 + 128 * 68 + 128 + 64 + 3 * 16 + 2 * 64,
+                m.parallelChainClusterFloats(2));
+        assertEquals(true, m.chainClusterFits(2, H100_SHARED));
+        assertEquals(true, m.chainClusterFits(4, H100_SHARED));
+        assertEquals(false, m.chainClusterFits(8, H100_SHARED));
+        assertEquals(true, new InnerBackwardLayout(TttType.MLP, 32, 8).chainClusterFits(4, H100_SHARED));
+        assertEquals(false, new InnerBackwardLayout(TttType.MLP, 96, 16).chainClusterFits(2, H100_SHARED));
+        assertEquals(false, new InnerBackwardLayout(TttType.MLP, 40, 16).chainClusterFits(2, H100_SHARED));
+        assertEquals(false, new InnerBackwardLayout(TttType.LINEAR, 64, 16).chainClusterFits(2, H100_SHARED));
+    }
+
+    @Test
     void segmentsRecomputeAllButTheirFirstAndLastStates() {
         assertEquals(0, InnerBackwardLayout.recomputedStates(1));
         assertEquals(0, InnerBackwardLayout.recomputedStates(2));

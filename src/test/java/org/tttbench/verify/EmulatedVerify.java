@@ -12,6 +12,8 @@ import org.tttbench.gpu.EmulatedBackend;
 /**
  * The backward checks against the kernels run on the CPU emulation (src/test/emu): for
  * development on a machine without a GPU. Put the emulated kernels' folder first on the class path.
+ * With -Dtttbench.emu.arch=sm_90 (kernels built by build.py --sm 90) the device has thread block
+ * clusters, so the cluster kernels of the forward ("forward") and of the backward are checked too.
  *
  * <pre>java -cp EMU:test-classes:classes:deps org.tttbench.verify.EmulatedVerify [what] [dtype] [maxShared] [types] [F] [K]</pre>
  */
