@@ -422,7 +422,7 @@ public final class GpuBackend implements Backend {
 
     private boolean fits(InnerVariant v, TttType type, int headDim, int miniBatch) {
         try {
-            InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch, v.cluster());
+            InnerScanLayout layout = InnerScanLayout.of(v, type, headDim, miniBatch);
             return layout.sharedBytes(v.placement()) <= rt.maxSharedMemoryPerBlock();
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             return false;
@@ -436,6 +436,7 @@ public final class GpuBackend implements Backend {
         if (clusters()) {
             for (int c : type == TttType.MLP ? new int[] {2, 4, 8} : new int[] {2, 4}) all.add(InnerVariant.cluster(c));
         }
+        if (type == TttType.LINEAR) all.add(InnerVariant.fused());
         return all.stream().filter(v -> fits(v, type, headDim, miniBatch)).toList();
     }
 
@@ -506,7 +507,7 @@ public final class GpuBackend implements Backend {
             throw new IllegalArgumentException("inner scan kernel " + v + " needs thread block clusters, which "
                     + device() + " does not have");
         }
-        InnerScanLayout layout = new InnerScanLayout(in.type(), f, k, v.cluster());
+        InnerScanLayout layout = InnerScanLayout.of(v, in.type(), f, k);
         InnerPlacement p = v.placement();
         long shared = layout.sharedBytes(p);
         if (shared > rt.maxSharedMemoryPerBlock()) {

@@ -10,8 +10,9 @@ import org.tttbench.config.TttType;
  * @param cluster blocks per (batch, head): 1, or on devices with thread block clusters 2 or 4
  *                (linear: each block holds 1/cluster of W's columns) or 2, 4, 8 (MLP: each
  *                block holds 1/cluster of the hidden layer)
+ * @param fused   the three-phase TTT-Linear kernel (ttt_linear_fused: one block, ZB double-buffered)
  */
-record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
+record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, boolean fused) {
 
     /** kSplitW2 of hip/ttt_mlp.hip. */
     private static final int MLP_SPLIT_W2 = 2;
@@ -38,10 +39,22 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
             throw new UnsupportedOperationException("the GPU linear scan on clusters of " + cluster
                     + " needs F/" + cluster + " divisible by 4, got F=" + headDim);
         }
+        if (fused && (type != TttType.LINEAR || cluster != 1)) {
+            throw new IllegalArgumentException("the fused scan kernel is TTT-Linear on one block");
+        }
+    }
+
+    InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
+        this(type, headDim, miniBatch, cluster, false);
     }
 
     InnerScanLayout(TttType type, int headDim, int miniBatch) {
         this(type, headDim, miniBatch, 1);
+    }
+
+    /** The layout of {@code v}'s kernel for a scan of this shape. */
+    static InnerScanLayout of(InnerVariant v, TttType type, int headDim, int miniBatch) {
+        return new InnerScanLayout(type, headDim, miniBatch, v.cluster(), v.schedule() == InnerVariant.Schedule.FUSED);
     }
 
     long stateFloats() {
@@ -60,7 +73,8 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
         long f1c = 4 * f / cluster;
         long partialSets = cluster == 1 ? 1 : 2;
         return switch (type) {
-            case LINEAR -> cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
+            case LINEAR -> fused ? 10 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
+                    : cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
                     : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
             case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
                     + 2 * k + 2 * f;

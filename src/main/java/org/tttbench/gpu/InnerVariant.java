@@ -3,14 +3,34 @@ package org.tttbench.gpu;
 /**
  * Which inner-scan kernel runs: one block per (batch, head) with its state placed as
  * {@code placement}, or (on devices with thread block clusters) a cluster of {@code cluster}
- * blocks per (batch, head) that split the inner model's columns, state in shared memory.
+ * blocks per (batch, head) that split the inner model's columns, state in shared memory;
+ * {@code schedule} picks among kernels of the same placement that order a mini-batch's work
+ * differently.
  */
-public record InnerVariant(InnerPlacement placement, int cluster) {
+public record InnerVariant(InnerPlacement placement, int cluster, Schedule schedule) {
+
+    /** How a kernel orders a mini-batch's phases. */
+    public enum Schedule {
+        /** The four-phase kernels (ttt_*_shared, _stateglobal, _global, _clusterN). */
+        BASE,
+        /**
+         * TTT-Linear in three phases a mini-batch, with compile-time instances for the common
+         * head dims (ttt_linear_fused): one block, state in shared memory.
+         */
+        FUSED
+    }
 
     public InnerVariant {
         if (cluster > 1 && placement != InnerPlacement.SHARED) {
             throw new IllegalArgumentException("a cluster keeps its state in shared memory");
         }
+        if (schedule == Schedule.FUSED && (cluster != 1 || placement != InnerPlacement.SHARED)) {
+            throw new IllegalArgumentException("the fused schedule runs one block with its state in shared memory");
+        }
+    }
+
+    public InnerVariant(InnerPlacement placement, int cluster) {
+        this(placement, cluster, Schedule.BASE);
     }
 
     public static InnerVariant single(InnerPlacement placement) {
@@ -21,8 +41,14 @@ public record InnerVariant(InnerPlacement placement, int cluster) {
         return new InnerVariant(InnerPlacement.SHARED, blocks);
     }
 
+    /** The three-phase TTT-Linear kernel (one block, state in shared memory). */
+    public static InnerVariant fused() {
+        return new InnerVariant(InnerPlacement.SHARED, 1, Schedule.FUSED);
+    }
+
     /** The part of the kernel's entry-point name: ttt_mlp_{name}_f32, … */
     public String kernelName() {
+        if (schedule == Schedule.FUSED) return "fused";
         return cluster > 1 ? "cluster" + cluster : placement.kernelName();
     }
 

@@ -43,6 +43,14 @@ class InnerScanLayoutTest {
     }
 
     @Test
+    void theFusedLinearKernelDoublesZb() {
+        InnerScanLayout l = InnerScanLayout.of(InnerVariant.fused(), TttType.LINEAR, 64, 16);
+        assertEquals(64 * 68 + 64, l.stateFloats());
+        assertEquals(10 * 16 * 68 + 16 * 20 + 3 * 16 + 2 * 64, l.scratchFloats());
+        assertThrows(IllegalArgumentException.class, () -> InnerScanLayout.of(InnerVariant.fused(), TttType.MLP, 64, 16));
+    }
+
+    @Test
     void aClusterSplitsTheMlpHiddenLayer() {
         // Block of a cluster of 8 at F=64: W1 [64][32+4], b1 [32], W2 [32][68], b2 [64].
         InnerScanLayout l = new InnerScanLayout(TttType.MLP, 64, 16, 8);
