@@ -642,9 +642,11 @@ __device__ __forceinline__ void ln_l2_grad_fixed(const FixedRows<G, E>& rg, floa
 }
 
 // ln_out_row with FixedRows: out = q + LayerNorm(zb), rounded to the stored type.
+// Only groups with store set write (all take part in the shuffles).
 template <typename T, int G, int E>
 __device__ __forceinline__ void ln_out_fixed(const FixedRows<G, E>& rg, const float* zb, const float* q,
-                                             const float* gamma, const float* beta, float eps, T* out) {
+                                             const float* gamma, const float* beta, float eps, T* out,
+                                             bool store = true) {
     constexpr int F = G * E;
     const int o = rg.lane * E;
     float zv[E], qv[E], gm[E], bt[E];
@@ -667,6 +669,7 @@ __device__ __forceinline__ void ln_out_fixed(const FixedRows<G, E>& rg, const fl
     float r[E];
 #pragma unroll
     for (int e = 0; e < E; ++e) r[e] = qv[e] + gm[e] * (zv[e] - mu) * rs + bt[e];
+    if (!store) return;
     if constexpr (sizeof(T) == 4 && E % 4 == 0) {
         store_run<E>(reinterpret_cast<float*>(out) + o, r);
     } else {

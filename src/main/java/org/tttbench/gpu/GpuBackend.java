@@ -436,7 +436,10 @@ public final class GpuBackend implements Backend {
         if (clusters()) {
             for (int c : type == TttType.MLP ? new int[] {2, 4, 8} : new int[] {2, 4}) all.add(InnerVariant.cluster(c));
         }
-        if (type == TttType.LINEAR) all.add(InnerVariant.fused());
+        all.add(InnerVariant.fused());
+        if (type == TttType.MLP && clusters()) {
+            for (int c : new int[] {2, 4, 8}) all.add(InnerVariant.fused(c));
+        }
         return all.stream().filter(v -> fits(v, type, headDim, miniBatch)).toList();
     }
 

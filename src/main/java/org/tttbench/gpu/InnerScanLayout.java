@@ -10,7 +10,8 @@ import org.tttbench.config.TttType;
  * @param cluster blocks per (batch, head): 1, or on devices with thread block clusters 2 or 4
  *                (linear: each block holds 1/cluster of W's columns) or 2, 4, 8 (MLP: each
  *                block holds 1/cluster of the hidden layer)
- * @param fused   the three-phase TTT-Linear kernel (ttt_linear_fused: one block, ZB double-buffered)
+ * @param fused   the fused schedule (ttt_linear_fused: one block, ZB double-buffered; ttt_mlp_fused and
+ *                ttt_mlp_fusedclusterN: the inputs double-buffered)
  */
 record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, boolean fused) {
 
@@ -39,8 +40,8 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, bo
             throw new UnsupportedOperationException("the GPU linear scan on clusters of " + cluster
                     + " needs F/" + cluster + " divisible by 4, got F=" + headDim);
         }
-        if (fused && (type != TttType.LINEAR || cluster != 1)) {
-            throw new IllegalArgumentException("the fused scan kernel is TTT-Linear on one block");
+        if (fused && type == TttType.LINEAR && cluster != 1) {
+            throw new IllegalArgumentException("the fused TTT-Linear scan kernel runs on one block");
         }
     }
 
@@ -77,7 +78,7 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, bo
                     : cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
                     : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
             case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
-                    + 2 * k + 2 * f;
+                    + 2 * k + 2 * f + (fused ? 3 * k * (f + 4) + k : 0);
         };
     }
 

@@ -14,8 +14,9 @@ public record InnerVariant(InnerPlacement placement, int cluster, Schedule sched
         /** The four-phase kernels (ttt_*_shared, _stateglobal, _global, _clusterN). */
         BASE,
         /**
-         * TTT-Linear in three phases a mini-batch, with compile-time instances for the common
-         * head dims (ttt_linear_fused): one block, state in shared memory.
+         * Fewer phases a mini-batch (TTT-Linear three, TTT-MLP eight), with compile-time
+         * instances for the common head dims: ttt_linear_fused (one block), ttt_mlp_fused and
+         * ttt_mlp_fusedclusterN; state in shared memory.
          */
         FUSED
     }
@@ -24,8 +25,8 @@ public record InnerVariant(InnerPlacement placement, int cluster, Schedule sched
         if (cluster > 1 && placement != InnerPlacement.SHARED) {
             throw new IllegalArgumentException("a cluster keeps its state in shared memory");
         }
-        if (schedule == Schedule.FUSED && (cluster != 1 || placement != InnerPlacement.SHARED)) {
-            throw new IllegalArgumentException("the fused schedule runs one block with its state in shared memory");
+        if (schedule == Schedule.FUSED && placement != InnerPlacement.SHARED) {
+            throw new IllegalArgumentException("the fused schedule keeps its state in shared memory");
         }
     }
 
@@ -41,14 +42,19 @@ public record InnerVariant(InnerPlacement placement, int cluster, Schedule sched
         return new InnerVariant(InnerPlacement.SHARED, blocks);
     }
 
-    /** The three-phase TTT-Linear kernel (one block, state in shared memory). */
+    /** The fused schedule on one block, state in shared memory. */
     public static InnerVariant fused() {
-        return new InnerVariant(InnerPlacement.SHARED, 1, Schedule.FUSED);
+        return fused(1);
+    }
+
+    /** The fused schedule on a cluster of {@code blocks} (1: one block). */
+    public static InnerVariant fused(int blocks) {
+        return new InnerVariant(InnerPlacement.SHARED, blocks, Schedule.FUSED);
     }
 
     /** The part of the kernel's entry-point name: ttt_mlp_{name}_f32, … */
     public String kernelName() {
-        if (schedule == Schedule.FUSED) return "fused";
+        if (schedule == Schedule.FUSED) return cluster > 1 ? "fusedcluster" + cluster : "fused";
         return cluster > 1 ? "cluster" + cluster : placement.kernelName();
     }
 
