@@ -388,15 +388,16 @@ __device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C) {
 // inputs are double-buffered by mini-batch parity, so the next mini-batch's inputs land during
 // the lnL2grad phase (C) instead of a phase of their own, and a mini-batch's output rows (which
 // need only its ZB2 and Q) are computed in the next mini-batch's first phase, beside its
-// products. The cluster's partial sums of X2 W2 and XB W2 are read as float4. Phases:
+// products. ZB2 and the second NM are not part of the state, so a block of a cluster forms
+// them only for its own output rows, and the cluster's partial sums are read as float4. Phases:
 //   A: X2, GP from Z1 = K W1 + b1; NM; (V - K); out rows of mini-batch n-1; next loads issued
 //   B: partial sums of X2 W2; K rows scaled by eta_last                       [cluster barrier]
 //   C: G2 = lnL2grad(X2 W2 + b2, V - K), EG2; the next inputs into the other set
 //   D: G1 = (G2 W2^T) o GP
 //   E: XB = gelu(Q W1 + b1 + NM G1)
 //   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
-//   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)
-//   H: ZB2 += NM G2; W2 -= X2^T EG2; b2 -= sum EG2
+//   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)     (own output rows)
+//   H: ZB2 += NM G2 (own output rows); W2 -= X2^T EG2; b2 -= sum EG2
 // FF, KK > 0 fix F and K at compile time (and the block at TTT_SCAN_THREADS threads); 0 takes
 // them from the arguments.
 template <typename T, int C, int FF, int KK>
@@ -480,8 +481,9 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     const FixedRows<kG, kE> frows;
     const int tiles_a = (K / TRA) * (F1c / 4);        // [K, F1c] results
     const int tiles_b = (K / 2) * (F / 4);            // 2x4 tiles of [K, F]
-    const int tiles_f1 = K * (F / 4);                 // 1x4 tiles of [K, F]
     const int tiles_w = (F / 4) * (F1c / 4);          // 4x4 tiles of [F, F1c] and [F1c, F]
+    const int own = (K - rank + C - 1) / C;           // this block's output rows rank, rank + C, ...
+    const int own_tiles = own * (F / 4);              // 1x4 tiles of those rows of [K, F]
     const int split_b = F1c / kSplitW2;
     const int state_size = F * F1 + F1 + F1 * F + F;
     const int mini_batches = seq_len / K;
@@ -502,7 +504,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 
     // Output rows rank, rank + C, ... of a mini-batch from its ZB2 and Q.
     auto out_rows = [&](const float* zb2, const float* qs, T* dst) {
-        const int rows = (K - rank + C - 1) / C;
+        const int rows = own;
         if constexpr (kFixed) {
             const bool active = frows.group < rows;
             const int row = rank + (active ? frows.group : 0) * C;
@@ -706,13 +708,14 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         TTT_PHASE(5);
 
         // G: ZB2 = XB W2 + b2 (float4 at a time) and NM = -eta o (tril(XB X2^T) + 1), summed
-        // over the cluster.
+        // over the cluster, for this block's output rows only: neither is part of the state.
         {
             const int f4 = F / 4;
-            for (int e = tid; e < K * f4 + K * K; e += nt) {
-                if (e < K * f4) {
-                    const int i = e / f4;
-                    const int f = (e - i * f4) * 4;
+            for (int e = tid; e < own * f4 + own * K; e += nt) {
+                if (e < own * f4) {
+                    const int li = e / f4;
+                    const int i = rank + li * C;
+                    const int f = (e - li * f4) * 4;
                     float4 s = *reinterpret_cast<const float4*>(B2 + f);
 #pragma unroll
                     for (int q = 0; q < C; ++q) {
@@ -725,8 +728,9 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     }
                     *reinterpret_cast<float4*>(ZB2 + i * ld + f) = s;
                 } else {
-                    const int i = (e - K * f4) / K;
-                    const int j = (e - K * f4) - i * K;
+                    const int li = (e - own * f4) / K;
+                    const int i = rank + li * C;
+                    const int j = (e - own * f4) - li * K;
                     float a = 0.0f;
                     if (j <= i) {
 #pragma unroll
@@ -739,8 +743,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         __syncthreads();
         TTT_PHASE(6);
 
-        // H: W2 -= X2^T EG2; ZB2 += NM G2; b2 -= sum EG2.
-        for (int u = tid; u < tiles_w + tiles_f1; u += nt) {
+        // H: W2 -= X2^T EG2; ZB2 += NM G2 (this block's output rows); b2 -= sum EG2.
+        for (int u = tid; u < tiles_w + own_tiles; u += nt) {
             if (u < tiles_w) {
                 const Tile<true, 4> t(u, F1c, F);
                 float acc[4][4];
@@ -749,11 +753,13 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 #pragma unroll
                 for (int r = 0; r < 4; ++r) sub4(W2 + t.row(r) * ld + t.c0, acc[r]);
             } else {
-                const Tile<false, 1> t(u - tiles_w, K, F);
+                const int v = u - tiles_w;
+                const int i = rank + (v % own) * C;
+                const int c0 = (v / own) * 4;
                 float acc[1][4];
                 zero(acc);
-                tile_mma<false, false, 1>(acc, NM, ldm, t.r0, t.rs, G2, ld, t.c0, 0, K);
-                add4(ZB2 + t.row(0) * ld + t.c0, acc[0]);
+                tile_mma<false, false, 1>(acc, NM, ldm, i, 0, G2, ld, c0, 0, K);
+                add4(ZB2 + i * ld + c0, acc[0]);
             }
         }
         for (int f = tid; f < F; f += nt) {
