@@ -408,8 +408,10 @@ __device__ __forceinline__ int linear_fused_scratch_floats(int F, int K) {
 //      the next inputs retired into the other input set (its last reader was P's output rows)
 //   C: ZB += NM G;  W -= K^T EG;  b -= sum_j EG_j
 // FF, KK > 0 fix F and K at compile time (and the block at TTT_SCAN_THREADS threads); 0 takes
-// them from the arguments, for the shapes without an instance of their own.
-template <typename T, int FF, int KK>
+// them from the arguments, for the shapes without an instance of their own. QB moves ZB = Q W + b
+// (the old W, which C updates) from P to B, with 1x4 tiles in both, so that P holds only K W:
+// the two schedules balance the phases differently, and only a measurement tells which is faster.
+template <typename T, int FF, int KK, bool QB = false>
 __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                                   const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ w1,
                                   const T* __restrict__ b1, const T* __restrict__ norm_w, const T* __restrict__ norm_b,
@@ -486,6 +488,22 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
     const int tiles_w = (F / 4) * (F / 4);   // 4x4 tiles of [F, F]
     const RowGroups rg(K, F);
     const FixedRows<kG, kE> frows;
+    // Cm = A W + b over [K, F], 1x4 tiles.
+    auto rows_times_w = [&](const float* A, float* Cm) {
+        for (int u = tid; u < tiles_f1; u += nt) {
+            const Tile<false, 1> t(u, K, F);
+            float acc[1][4];
+            zero(acc);
+            if constexpr (kFixed) {
+                tile_mma_fixed<false, false, 1, FF>(acc, A, ld, t.r0, t.rs, W, ld, t.c0);
+            } else {
+                tile_mma<false, false, 1>(acc, A, ld, t.r0, t.rs, W, ld, t.c0, 0, F);
+            }
+#pragma unroll
+            for (int c = 0; c < 4; ++c) acc[0][c] += bias[t.c0 + c];
+            store4(Cm + t.row(0) * ld + t.c0, acc[0]);
+        }
+    };
 
     for (int n = 0; n < mini_batches; ++n) {
         const int set = n & 1;
@@ -509,8 +527,10 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
             pack_rows(dst + F * F, F, bias, 1, F, F);
         }
 
-        // P: Z = K W + b and ZB = Q W + b; the output rows of the previous mini-batch.
-        for (int u = tid; u < 2 * tiles_f2; u += nt) {
+        // P: Z = K W + b and ZB = Q W + b (or, with QB, only Z); the output rows of the previous
+        // mini-batch.
+        if constexpr (QB) rows_times_w(Ks, Zs);
+        for (int u = tid; u < (QB ? 0 : 2 * tiles_f2); u += nt) {
             const bool query = u >= tiles_f2;
             const Tile<false, 2> t(query ? u - tiles_f2 : u, K, F);
             float acc[2][4];
@@ -548,7 +568,9 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
         __syncthreads();
         TTT_PHASE(0);
 
-        // B: G in place of Z, EG = eta_last G; NM; the next inputs into the other set.
+        // B: G in place of Z, EG = eta_last G; NM; the next inputs into the other set; with QB,
+        // ZB = Q W + b.
+        if constexpr (QB) rows_times_w(Qs, ZB);
         {
             const float tok_last = tok_s[K - 1];
             if constexpr (kFixed) {
@@ -673,29 +695,30 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
         ttt_scan::linear_cluster_scan<T, C>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out, checkpoints,    \
                                             interval, last_state, smem_bytes, heads, seq_len, F, K, eps);     \
     }
-// ttt_linear_fused_{f32,bf16,f16}: linear_fused_scan, state in shared memory (the workspace is
-// unused: ws_floats must be 0), an instance with compile-time F and K for the common head
-// dims at mini-batch 16, the generic one for the rest.
-#define TTT_LINEAR_FUSED(T, S)                                                                                 \
-    extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) ttt_linear_fused_##S(                   \
+// ttt_linear_fused_{f32,bf16,f16} and ttt_linear_fusedqb_{...} (Q W in phase B):
+// linear_fused_scan, state in shared memory (the workspace is unused: ws_floats must be 0), an
+// instance with compile-time F and K for the common head dims at mini-batch 16, the generic one
+// for the rest.
+#define TTT_LINEAR_FUSED(T, S, NAME, QB)                                                                       \
+    extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) ttt_linear_##NAME##_##S(                \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, float* last_state,        \
         float* workspace, int ws_floats, int smem_bytes, int heads, int seq_len, int F, int K, float eps) {    \
         (void)workspace;                                                                                       \
         if (K == 16 && F == 64 && blockDim.x == TTT_SCAN_THREADS) {                                           \
-            ttt_scan::linear_fused_scan<T, 64, 16>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,          \
+            ttt_scan::linear_fused_scan<T, 64, 16, QB>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,      \
                 checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);         \
         } else if (K == 16 && F == 32 && blockDim.x == TTT_SCAN_THREADS) {                                    \
-            ttt_scan::linear_fused_scan<T, 32, 16>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,          \
+            ttt_scan::linear_fused_scan<T, 32, 16, QB>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,      \
                 checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);         \
         } else if (K == 16 && F == 96 && blockDim.x == TTT_SCAN_THREADS) {                                    \
-            ttt_scan::linear_fused_scan<T, 96, 16>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,          \
+            ttt_scan::linear_fused_scan<T, 96, 16, QB>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,      \
                 checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);         \
         } else if (K == 16 && F == 128 && blockDim.x == TTT_SCAN_THREADS) {                                   \
-            ttt_scan::linear_fused_scan<T, 128, 16>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,         \
+            ttt_scan::linear_fused_scan<T, 128, 16, QB>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,     \
                 checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);         \
         } else {                                                                                               \
-            ttt_scan::linear_fused_scan<T, 0, 0>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,            \
+            ttt_scan::linear_fused_scan<T, 0, 0, QB>(xq, xk, xv, lr, tok, w1, b1, norm_w, norm_b, out,        \
                 checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);         \
         }                                                                                                      \
     }
@@ -705,5 +728,6 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
     TTT_LINEAR_ENTRY(T, S, global, ttt_scan::kAllGlobal)                \
     TTT_LINEAR_CLUSTER_ENTRY(T, S, 2)                                   \
     TTT_LINEAR_CLUSTER_ENTRY(T, S, 4)                                   \
-    TTT_LINEAR_FUSED(T, S)
+    TTT_LINEAR_FUSED(T, S, fused, false)                                \
+    TTT_LINEAR_FUSED(T, S, fusedqb, true)
 TTT_FOR_EACH_TYPE(TTT_LINEAR)

@@ -7,7 +7,7 @@
 //   nvcc -O3 -std=c++17 -arch=sm_90 -DTTT_PHASE_CLOCKS [-DTTT_SCAN_THREADS=512] -I hip \
 //        hip/tools/scan_phases.cu -o scan_phases
 //   ./scan_phases linear|mlp F H L K threads variant...
-//   (variant: shared, cluster2, cluster4, cluster8 (mlp), fused, fusedcluster2/4/8 (mlp); the
+//   (variant: shared, cluster2, cluster4, cluster8 (mlp), fused, fusedqb (linear), fusedcluster2/4/8 (mlp); the
 //   fused kernels print their phases in order as A, B, ...: linear P, B, C, mlp A to H)
 #include <cuda_runtime.h>
 #include <cmath>
@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     for (int a = 7; a < argc; ++a) {
         const std::string v = argv[a];
         const bool fused = v.rfind("fused", 0) == 0;
-        const int C = v == "shared" || v == "fused" ? 1 : atoi(v.c_str() + (fused ? 12 : 7));
+        const int C = v == "shared" || v == "fused" || v == "fusedqb" ? 1 : atoi(v.c_str() + (fused ? 12 : 7));
         const void* fn = nullptr;
         if (mlp) {
             fn = v == "shared" ? (const void*)ttt_mlp_shared_f32 : v == "cluster2" ? (const void*)ttt_mlp_cluster2_f32
@@ -109,7 +109,8 @@ int main(int argc, char** argv) {
                  : v == "fused" ? (const void*)ttt_mlp_fused_f32 : v == "fusedcluster2" ? (const void*)ttt_mlp_fusedcluster2_f32
                  : v == "fusedcluster4" ? (const void*)ttt_mlp_fusedcluster4_f32 : (const void*)ttt_mlp_fusedcluster8_f32;
         } else {
-            fn = fused ? (const void*)ttt_linear_fused_f32
+            fn = v == "fusedqb" ? (const void*)ttt_linear_fusedqb_f32
+                 : fused ? (const void*)ttt_linear_fused_f32
                  : v == "shared" ? (const void*)ttt_linear_shared_f32 : v == "cluster2" ? (const void*)ttt_linear_cluster2_f32
                  : (const void*)ttt_linear_cluster4_f32;
         }

@@ -437,6 +437,7 @@ public final class GpuBackend implements Backend {
             for (int c : type == TttType.MLP ? new int[] {2, 4, 8} : new int[] {2, 4}) all.add(InnerVariant.cluster(c));
         }
         all.add(InnerVariant.fused());
+        if (type == TttType.LINEAR) all.add(InnerVariant.fusedQb());
         if (type == TttType.MLP && clusters()) {
             for (int c : new int[] {2, 4, 8}) all.add(InnerVariant.fused(c));
         }

@@ -55,7 +55,10 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, bo
 
     /** The layout of {@code v}'s kernel for a scan of this shape. */
     static InnerScanLayout of(InnerVariant v, TttType type, int headDim, int miniBatch) {
-        return new InnerScanLayout(type, headDim, miniBatch, v.cluster(), v.schedule() == InnerVariant.Schedule.FUSED);
+        if (v.schedule() == InnerVariant.Schedule.FUSED_QB && (type != TttType.LINEAR || v.cluster() != 1)) {
+            throw new IllegalArgumentException("kernel " + v + " is TTT-Linear on one block");
+        }
+        return new InnerScanLayout(type, headDim, miniBatch, v.cluster(), v.schedule() != InnerVariant.Schedule.BASE);
     }
 
     long stateFloats() {

@@ -18,14 +18,19 @@ public record InnerVariant(InnerPlacement placement, int cluster, Schedule sched
          * instances for the common head dims: ttt_linear_fused (one block), ttt_mlp_fused and
          * ttt_mlp_fusedclusterN; state in shared memory.
          */
-        FUSED
+        FUSED,
+        /**
+         * TTT-Linear's fused schedule with Q W moved from the first phase to the second
+         * (ttt_linear_fusedqb): the phases balanced differently.
+         */
+        FUSED_QB
     }
 
     public InnerVariant {
         if (cluster > 1 && placement != InnerPlacement.SHARED) {
             throw new IllegalArgumentException("a cluster keeps its state in shared memory");
         }
-        if (schedule == Schedule.FUSED && placement != InnerPlacement.SHARED) {
+        if (schedule != Schedule.BASE && placement != InnerPlacement.SHARED) {
             throw new IllegalArgumentException("the fused schedule keeps its state in shared memory");
         }
     }
@@ -52,8 +57,14 @@ public record InnerVariant(InnerPlacement placement, int cluster, Schedule sched
         return new InnerVariant(InnerPlacement.SHARED, blocks, Schedule.FUSED);
     }
 
+    /** TTT-Linear's fused schedule with Q W in the second phase (one block, state in shared memory). */
+    public static InnerVariant fusedQb() {
+        return new InnerVariant(InnerPlacement.SHARED, 1, Schedule.FUSED_QB);
+    }
+
     /** The part of the kernel's entry-point name: ttt_mlp_{name}_f32, … */
     public String kernelName() {
+        if (schedule == Schedule.FUSED_QB) return "fusedqb";
         if (schedule == Schedule.FUSED) return cluster > 1 ? "fusedcluster" + cluster : "fused";
         return cluster > 1 ? "cluster" + cluster : placement.kernelName();
     }
