@@ -418,14 +418,15 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
                                   T* __restrict__ out, float* __restrict__ checkpoints, int interval,
                                   float* __restrict__ last_state, int ws_floats, int smem_bytes, int heads,
                                   int seq_len, int F_arg, int K_arg, float eps) {
-    constexpr bool kFixed = FF > 0 && KK > 0;
     constexpr int kNt = TTT_SCAN_THREADS;
-    // Row work of the fixed shapes: one group of G lanes per row, all rows at once.
-    constexpr int kKK = kFixed ? KK : 1;
-    constexpr int kG = kFixed ? kNt / kKK : 1;
-    constexpr int kE = kFixed ? FF / kG : 1;
-    static_assert(!kFixed || (kNt % kKK == 0 && (kG & (kG - 1)) == 0 && FF % kG == 0 && kE <= kRowElems),
-                  "fixed shape: TTT_SCAN_THREADS / K lanes a row, F a multiple of them");
+    // Row work of the fixed shapes: one group of G = TTT_SCAN_THREADS / K lanes per row, all rows
+    // at once, F a multiple of G; a shape (or thread count) where that fails runs generically.
+    constexpr int kKK = KK > 0 ? KK : 1;
+    constexpr int kG0 = kNt / kKK;
+    constexpr bool kFixed = FF > 0 && KK > 0 && kNt % kKK == 0 && kG0 > 0 && (kG0 & (kG0 - 1)) == 0
+                            && FF % kG0 == 0 && FF / kG0 <= kRowElems;
+    constexpr int kG = kFixed ? kG0 : 1;
+    constexpr int kE = kFixed ? FF / kG0 : 1;
     TTT_DYNAMIC_SHARED(smem);
     const int F = kFixed ? FF : F_arg;
     const int K = kFixed ? KK : K_arg;

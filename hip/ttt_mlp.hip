@@ -409,14 +409,14 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                                int ws_floats, int smem_bytes, int heads, int seq_len, int F_arg, int K_arg,
                                float eps) {
     constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;
-    constexpr bool kFixed = FF > 0 && KK > 0;
     constexpr int kNt = TTT_SCAN_THREADS;
-    constexpr int kKK = kFixed ? KK : 1;
-    constexpr int kG = kFixed ? kNt / kKK : 1;
-    constexpr int kE = kFixed ? FF / kG : 1;
-    static_assert(!kFixed || (kNt % kKK == 0 && (kG & (kG - 1)) == 0 && FF % kG == 0 && kE % 4 == 0
-                              && kE <= kRowElems),
-                  "fixed shape: TTT_SCAN_THREADS / K lanes a row, 4 F / (TTT_SCAN_THREADS / K) a whole float4");
+    // As in linear_fused_scan, with a row's share of a lane a whole number of float4.
+    constexpr int kKK = KK > 0 ? KK : 1;
+    constexpr int kG0 = kNt / kKK;
+    constexpr bool kFixed = FF > 0 && KK > 0 && kNt % kKK == 0 && kG0 > 0 && (kG0 & (kG0 - 1)) == 0
+                            && FF % kG0 == 0 && (FF / kG0) % 4 == 0 && FF / kG0 <= kRowElems;
+    constexpr int kG = kFixed ? kG0 : 1;
+    constexpr int kE = kFixed ? FF / kG0 : 1;
     TTT_DYNAMIC_SHARED(smem);
     const int F = kFixed ? FF : F_arg;
     const int K = kFixed ? KK : K_arg;
