@@ -454,3 +454,282 @@ __device__ __forceinline__ void poison_output(T* out, int seq_len, int dim, int 
 }
 
 }  // namespace ttt_scan
+
+// ---------------------------------------------------------------- compile-time shapes
+// Helpers for scans whose F and K are template constants (the common shapes): loops unroll
+// fully, index arithmetic folds into shifts and immediates, and a row's lanes hold contiguous
+// elements, so that its loads and stores are vectors.
+
+namespace ttt_scan {
+
+// acc += op(A) op(B) over k in [0, KN), as tile_mma, with every k step unrolled so that the
+// loads of later steps are issued before the multiply-adds of earlier ones need them.
+template <bool TA, bool TB, int TR, int KN>
+__device__ __forceinline__ void tile_mma_fixed(float (&acc)[TR][4], const float* A, int lda, int r0, int rs,
+                                               const float* B, int ldb, int c0) {
+#pragma unroll
+    for (int k = 0; k < KN; k += 4) {
+        float a[TR][4];
+        float b[4][4];
+        if constexpr (!TA) {
+#pragma unroll
+            for (int r = 0; r < TR; ++r) {
+                const float4 v = *reinterpret_cast<const float4*>(A + (r0 + r * rs) * lda + k);
+                a[r][0] = v.x; a[r][1] = v.y; a[r][2] = v.z; a[r][3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                const float* p = A + (k + q) * lda + r0;
+                if constexpr (TR == 4) {
+                    const float4 v = *reinterpret_cast<const float4*>(p);
+                    a[0][q] = v.x; a[1][q] = v.y; a[2][q] = v.z; a[3][q] = v.w;
+                } else if constexpr (TR == 2) {
+                    const float2 v = *reinterpret_cast<const float2*>(p);
+                    a[0][q] = v.x; a[1][q] = v.y;
+                } else {
+                    a[0][q] = *p;
+                }
+            }
+        }
+        if constexpr (!TB) {
+#pragma unroll
+            for (int q = 0; q < 4; ++q) {
+                const float4 v = *reinterpret_cast<const float4*>(B + (k + q) * ldb + c0);
+                b[q][0] = v.x; b[q][1] = v.y; b[q][2] = v.z; b[q][3] = v.w;
+            }
+        } else {
+#pragma unroll
+            for (int c = 0; c < 4; ++c) {
+                const float4 v = *reinterpret_cast<const float4*>(B + (c0 + c) * ldb + k);
+                b[0][c] = v.x; b[1][c] = v.y; b[2][c] = v.z; b[3][c] = v.w;
+            }
+        }
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+#pragma unroll
+            for (int r = 0; r < TR; ++r) {
+#pragma unroll
+                for (int c = 0; c < 4; ++c) acc[r][c] = fmaf(a[r][q], b[q][c], acc[r][c]);
+            }
+        }
+    }
+}
+
+// Row a of length N times row b, four partial sums (N a multiple of 4).
+template <int N>
+__device__ __forceinline__ float dot_fixed(const float* a, const float* b) {
+    float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+#pragma unroll
+    for (int k = 0; k < N; k += 4) {
+        const float4 x = *reinterpret_cast<const float4*>(a + k);
+        const float4 y = *reinterpret_cast<const float4*>(b + k);
+        s[0] = fmaf(x.x, y.x, s[0]);
+        s[1] = fmaf(x.y, y.y, s[1]);
+        s[2] = fmaf(x.z, y.z, s[2]);
+        s[3] = fmaf(x.w, y.w, s[3]);
+    }
+    return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+// E consecutive floats at p (a multiple of E floats from a 16-byte boundary), as wide as E allows.
+template <int E>
+__device__ __forceinline__ void load_run(float (&v)[E], const float* p) {
+    if constexpr (E % 4 == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e += 4) {
+            const float4 x = *reinterpret_cast<const float4*>(p + e);
+            v[e] = x.x; v[e + 1] = x.y; v[e + 2] = x.z; v[e + 3] = x.w;
+        }
+    } else if constexpr (E % 2 == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e += 2) {
+            const float2 x = *reinterpret_cast<const float2*>(p + e);
+            v[e] = x.x; v[e + 1] = x.y;
+        }
+    } else {
+#pragma unroll
+        for (int e = 0; e < E; ++e) v[e] = p[e];
+    }
+}
+
+template <int E>
+__device__ __forceinline__ void store_run(float* p, const float (&v)[E]) {
+    if constexpr (E % 4 == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e += 4) *reinterpret_cast<float4*>(p + e) = make_float4(v[e], v[e + 1], v[e + 2], v[e + 3]);
+    } else if constexpr (E % 2 == 0) {
+#pragma unroll
+        for (int e = 0; e < E; e += 2) *reinterpret_cast<float2*>(p + e) = make_float2(v[e], v[e + 1]);
+    } else {
+#pragma unroll
+        for (int e = 0; e < E; ++e) p[e] = v[e];
+    }
+}
+
+// Rows of F = G E floats, each given to a group of G lanes of one warp (G a power of two no
+// larger than the warp: the kernel checks), lane l holding elements [l E, l E + E).
+template <int G, int E>
+struct FixedRows {
+    static constexpr int F = G * E;
+    int lane;
+    int group;
+    __device__ __forceinline__ FixedRows() : lane((int)threadIdx.x % G), group((int)threadIdx.x / G) {}
+    __device__ __forceinline__ static float sum(float v) {
+#pragma unroll
+        for (int m = G / 2; m > 0; m >>= 1) v += TTT_SHFL_XOR(v, m);
+        return v;
+    }
+    __device__ __forceinline__ static void sum2(float& a, float& b) {
+#pragma unroll
+        for (int m = G / 2; m > 0; m >>= 1) {
+            const float x = TTT_SHFL_XOR(a, m);
+            const float y = TTT_SHFL_XOR(b, m);
+            a += x;
+            b += y;
+        }
+    }
+};
+
+// ln_l2_grad_row for one row with FixedRows (every lane of the group active): G in place of z,
+// eta G into eg.
+template <int G, int E>
+__device__ __forceinline__ void ln_l2_grad_fixed(const FixedRows<G, E>& rg, float* z, const float* target,
+                                                 const float* gamma, const float* beta, float eps, float* eg,
+                                                 float eta) {
+    constexpr int F = G * E;
+    const int o = rg.lane * E;
+    float zv[E], tv[E], gm[E], bt[E];
+    load_run<E>(zv, z + o);
+    load_run<E>(tv, target + o);
+    load_run<E>(gm, gamma + o);
+    load_run<E>(bt, beta + o);
+    float s = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) s += zv[e];
+    const float inv_f = 1.0f / F;
+    const float mu = rg.sum(s) * inv_f;
+    float v = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+        const float d = zv[e] - mu;
+        v += d * d;
+    }
+    const float sigma = sqrtf(rg.sum(v) * inv_f + eps);
+    const float rs = 1.0f / sigma;
+    float gv[E];
+    float sg = 0.0f;
+    float sgz = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+        const float zh = (zv[e] - mu) * rs;
+        const float g = (gm[e] * zh + bt[e] - tv[e]) * gm[e];
+        zv[e] = zh;
+        gv[e] = g;
+        sg += g;
+        sgz += g * zh;
+    }
+    rg.sum2(sg, sgz);
+    const float scale = 1.0f / (F * sigma);
+    float r[E], er[E];
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+        r[e] = (F * gv[e] - sg - zv[e] * sgz) * scale;
+        er[e] = eta * r[e];
+    }
+    store_run<E>(z + o, r);
+    store_run<E>(eg + o, er);
+}
+
+// ln_out_row with FixedRows: out = q + LayerNorm(zb), rounded to the stored type.
+// Only groups with store set write (all take part in the shuffles).
+template <typename T, int G, int E>
+__device__ __forceinline__ void ln_out_fixed(const FixedRows<G, E>& rg, const float* zb, const float* q,
+                                             const float* gamma, const float* beta, float eps, T* out,
+                                             bool store = true) {
+    constexpr int F = G * E;
+    const int o = rg.lane * E;
+    float zv[E], qv[E], gm[E], bt[E];
+    load_run<E>(zv, zb + o);
+    load_run<E>(qv, q + o);
+    load_run<E>(gm, gamma + o);
+    load_run<E>(bt, beta + o);
+    float s = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) s += zv[e];
+    const float inv_f = 1.0f / F;
+    const float mu = rg.sum(s) * inv_f;
+    float v = 0.0f;
+#pragma unroll
+    for (int e = 0; e < E; ++e) {
+        const float d = zv[e] - mu;
+        v += d * d;
+    }
+    const float rs = 1.0f / sqrtf(rg.sum(v) * inv_f + eps);
+    float r[E];
+#pragma unroll
+    for (int e = 0; e < E; ++e) r[e] = qv[e] + gm[e] * (zv[e] - mu) * rs + bt[e];
+    if (!store) return;
+    if constexpr (sizeof(T) == 4 && E % 4 == 0) {
+        store_run<E>(reinterpret_cast<float*>(out) + o, r);
+    } else {
+#pragma unroll
+        for (int e = 0; e < E; ++e) ttt_store(out + o + e, r[e]);
+    }
+}
+
+// The next mini-batch's Q, K, V of [K, F] (F a multiple of the 16-byte chunk) read into
+// registers, thread t holding chunk t + c NT of each, so that it also holds the V and K
+// elements whose difference, the target V - K, it writes at retire.
+template <typename T, int F, int K, int NT>
+struct FixedLoader {
+    static constexpr int kPerChunk = 16 / (int)sizeof(T);
+    static constexpr int kChunks = K * F / kPerChunk;
+    static constexpr int kPer = (kChunks + NT - 1) / NT;
+    static_assert(F % kPerChunk == 0, "rows must be whole chunks");
+    uint4 q[kPer], k[kPer], v[kPer];
+    float lr;
+
+    __device__ __forceinline__ void issue(const T* qs, const T* ks, const T* vs, const T* lr_src) {
+#pragma unroll
+        for (int c = 0; c < kPer; ++c) {
+            const int idx = (int)threadIdx.x + c * NT;
+            if (kChunks % NT == 0 || idx < kChunks) {
+                q[c] = reinterpret_cast<const uint4*>(qs)[idx];
+                k[c] = reinterpret_cast<const uint4*>(ks)[idx];
+                v[c] = reinterpret_cast<const uint4*>(vs)[idx];
+            }
+        }
+        if ((int)threadIdx.x < K) lr = ttt_load(lr_src[threadIdx.x]);
+    }
+
+    __device__ __forceinline__ static void unpack(float (&x)[kPerChunk], const uint4& c) {
+        const unsigned w[4] = {c.x, c.y, c.z, c.w};
+#pragma unroll
+        for (int j = 0; j < kPerChunk; ++j) x[j] = ttt_from_bits<T>(kPerChunk == 4 ? w[j] : w[j / 2] >> (16 * (j % 2)));
+    }
+
+    // Q and K to qd, kd, V - K to td ([K][ld] each), the learning rates to lr_s.
+    __device__ __forceinline__ void retire(float* qd, float* kd, float* td, float* lr_s, int ld) const {
+#pragma unroll
+        for (int c = 0; c < kPer; ++c) {
+            const int idx = (int)threadIdx.x + c * NT;
+            if (kChunks % NT == 0 || idx < kChunks) {
+                const int e = idx * kPerChunk;
+                const int off = (e / F) * ld + e % F;
+                float xq[kPerChunk], xk[kPerChunk], xv[kPerChunk];
+                unpack(xq, q[c]);
+                unpack(xk, k[c]);
+                unpack(xv, v[c]);
+#pragma unroll
+                for (int j = 0; j < kPerChunk; ++j) xv[j] -= xk[j];
+                store_run<kPerChunk>(qd + off, xq);
+                store_run<kPerChunk>(kd + off, xk);
+                store_run<kPerChunk>(td + off, xv);
+            }
+        }
+        if ((int)threadIdx.x < K) lr_s[threadIdx.x] = lr;
+    }
+};
+
+}  // namespace ttt_scan

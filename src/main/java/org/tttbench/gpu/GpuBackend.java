@@ -422,7 +422,7 @@ public final class GpuBackend implements Backend {
 
     private boolean fits(InnerVariant v, TttType type, int headDim, int miniBatch) {
         try {
-            InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch, v.cluster());
+            InnerScanLayout layout = InnerScanLayout.of(v, type, headDim, miniBatch);
             return layout.sharedBytes(v.placement()) <= rt.maxSharedMemoryPerBlock();
         } catch (IllegalArgumentException | UnsupportedOperationException e) {
             return false;
@@ -435,6 +435,11 @@ public final class GpuBackend implements Backend {
         for (InnerPlacement p : InnerPlacement.values()) all.add(InnerVariant.single(p));
         if (clusters()) {
             for (int c : type == TttType.MLP ? new int[] {2, 4, 8} : new int[] {2, 4}) all.add(InnerVariant.cluster(c));
+        }
+        all.add(InnerVariant.fused());
+        if (type == TttType.LINEAR) all.add(InnerVariant.fusedQb());
+        if (type == TttType.MLP && clusters()) {
+            for (int c : new int[] {2, 4, 8}) all.add(InnerVariant.fused(c));
         }
         return all.stream().filter(v -> fits(v, type, headDim, miniBatch)).toList();
     }
@@ -506,7 +511,7 @@ public final class GpuBackend implements Backend {
             throw new IllegalArgumentException("inner scan kernel " + v + " needs thread block clusters, which "
                     + device() + " does not have");
         }
-        InnerScanLayout layout = new InnerScanLayout(in.type(), f, k, v.cluster());
+        InnerScanLayout layout = InnerScanLayout.of(v, in.type(), f, k);
         InnerPlacement p = v.placement();
         long shared = layout.sharedBytes(p);
         if (shared > rt.maxSharedMemoryPerBlock()) {

@@ -10,8 +10,10 @@ import org.tttbench.config.TttType;
  * @param cluster blocks per (batch, head): 1, or on devices with thread block clusters 2 or 4
  *                (linear: each block holds 1/cluster of W's columns) or 2, 4, 8 (MLP: each
  *                block holds 1/cluster of the hidden layer)
+ * @param fused   the fused schedule (ttt_linear_fused: one block, ZB double-buffered; ttt_mlp_fused and
+ *                ttt_mlp_fusedclusterN: the inputs double-buffered)
  */
-record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
+record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster, boolean fused) {
 
     /** kSplitW2 of hip/ttt_mlp.hip. */
     private static final int MLP_SPLIT_W2 = 2;
@@ -38,10 +40,25 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
             throw new UnsupportedOperationException("the GPU linear scan on clusters of " + cluster
                     + " needs F/" + cluster + " divisible by 4, got F=" + headDim);
         }
+        if (fused && type == TttType.LINEAR && cluster != 1) {
+            throw new IllegalArgumentException("the fused TTT-Linear scan kernel runs on one block");
+        }
+    }
+
+    InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
+        this(type, headDim, miniBatch, cluster, false);
     }
 
     InnerScanLayout(TttType type, int headDim, int miniBatch) {
         this(type, headDim, miniBatch, 1);
+    }
+
+    /** The layout of {@code v}'s kernel for a scan of this shape. */
+    static InnerScanLayout of(InnerVariant v, TttType type, int headDim, int miniBatch) {
+        if (v.schedule() == InnerVariant.Schedule.FUSED_QB && (type != TttType.LINEAR || v.cluster() != 1)) {
+            throw new IllegalArgumentException("kernel " + v + " is TTT-Linear on one block");
+        }
+        return new InnerScanLayout(type, headDim, miniBatch, v.cluster(), v.schedule() != InnerVariant.Schedule.BASE);
     }
 
     long stateFloats() {
@@ -60,10 +77,11 @@ record InnerScanLayout(TttType type, int headDim, int miniBatch, int cluster) {
         long f1c = 4 * f / cluster;
         long partialSets = cluster == 1 ? 1 : 2;
         return switch (type) {
-            case LINEAR -> cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
+            case LINEAR -> fused ? 10 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
+                    : cluster == 1 ? 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f
                     : 10 * k * (f + 4) + 3 * k * (f / cluster + 4) + k * (k + 4) + 3 * k + 2 * f;
             case MLP -> (5 + partialSets * MLP_SPLIT_W2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4)
-                    + 2 * k + 2 * f;
+                    + 2 * k + 2 * f + (fused ? 3 * k * (f + 4) + k : 0);
         };
     }
 

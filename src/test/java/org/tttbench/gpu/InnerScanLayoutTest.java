@@ -43,6 +43,21 @@ class InnerScanLayoutTest {
     }
 
     @Test
+    void theFusedKernelsDoubleTheirBuffers() {
+        InnerScanLayout l = InnerScanLayout.of(InnerVariant.fused(), TttType.LINEAR, 64, 16);
+        assertEquals(64 * 68 + 64, l.stateFloats());
+        assertEquals(10 * 16 * 68 + 16 * 20 + 3 * 16 + 2 * 64, l.scratchFloats());
+        assertThrows(IllegalArgumentException.class, () -> InnerScanLayout.of(InnerVariant.fused(2), TttType.LINEAR, 64, 16));
+        assertEquals(l, InnerScanLayout.of(InnerVariant.fusedQb(), TttType.LINEAR, 64, 16));
+        assertThrows(IllegalArgumentException.class, () -> InnerScanLayout.of(InnerVariant.fusedQb(), TttType.MLP, 64, 16));
+        // The fused MLP kernels add a second set of Q, K, V - K [16][68] and of the learning rates.
+        InnerScanLayout base = new InnerScanLayout(TttType.MLP, 64, 16, 4);
+        InnerScanLayout fused = InnerScanLayout.of(InnerVariant.fused(4), TttType.MLP, 64, 16);
+        assertEquals(base.stateFloats(), fused.stateFloats());
+        assertEquals(base.scratchFloats() + 3 * 16 * 68 + 16, fused.scratchFloats());
+    }
+
+    @Test
     void aClusterSplitsTheMlpHiddenLayer() {
         // Block of a cluster of 8 at F=64: W1 [64][32+4], b1 [32], W2 [32][68], b2 [64].
         InnerScanLayout l = new InnerScanLayout(TttType.MLP, 64, 16, 8);
