@@ -18,7 +18,7 @@ dist="${DIST_DIR:-$root/dist}"
 bin="${JAVA_HOME:+$JAVA_HOME/bin/}"
 # The unpacked bundle; the packed .tar.xz, what travels to a GPU machine, is about two thirds of it
 # (the jar and the runtime are compressed already).
-limit_mb=72
+limit_mb=60
 
 die() { echo "bundle: ERROR: $*" >&2; exit 1; }
 
@@ -37,9 +37,12 @@ fi
 # The modules the jar's classes use, plus what the JVM that JMH forks needs to report on itself.
 # java.desktop (AWT, for the charts of `report`) is left out: it alone would take the bundle over
 # its size limit, and a GPU machine only needs to run benchmarks; `report` runs on a full JDK.
+# java.sql is left out too, and with it java.xml (4.4 MB of the runtime): only the chart library
+# needs it, which cannot run without java.desktop anyway; Jackson uses both only when present.
+# java.logging, which JMH and Jackson need and java.sql brought in, is named instead.
 modules="$("${bin}jdeps" --ignore-missing-deps --print-module-deps --multi-release 25 "$jar")"
-modules="$(echo "$modules,java.management,jdk.management,jdk.unsupported" | tr ',' '\n' \
-    | grep -v -x 'java.desktop' | sort -u | paste -sd, -)"
+modules="$(echo "$modules,java.logging,java.management,jdk.management,jdk.unsupported" | tr ',' '\n' \
+    | grep -v -x -e 'java.desktop' -e 'java.sql' | sort -u | paste -sd, -)"
 echo "bundle: modules $modules"
 
 out="$dist/tttbench"
@@ -51,7 +54,39 @@ mkdir -p "$out/bin" "$out/lib"
 if command -v strip >/dev/null 2>&1; then
     strip --strip-unneeded "$out/runtime/lib/server/libjvm.so"
 fi
-cp "$jar" "$out/lib/benchmarks.jar"
+# The jar, rewritten at the strongest deflate level and without the chart library (1.5 MB), which
+# needs java.desktop and so cannot run on this runtime: `report` runs from the full build.
+slim_src="$(mktemp -d)"
+trap 'rm -rf "$slim_src"' EXIT
+cat >"$slim_src/SlimJar.java" <<'EOF'
+import java.io.BufferedInputStream;
+import java.io.BufferedOutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.zip.Deflater;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipInputStream;
+import java.util.zip.ZipOutputStream;
+
+public class SlimJar {
+    public static void main(String[] args) throws Exception {
+        try (ZipInputStream in = new ZipInputStream(new BufferedInputStream(Files.newInputStream(Path.of(args[0]))));
+             ZipOutputStream out = new ZipOutputStream(new BufferedOutputStream(Files.newOutputStream(Path.of(args[1]))))) {
+            out.setLevel(Deflater.BEST_COMPRESSION);
+            for (ZipEntry e; (e = in.getNextEntry()) != null; ) {
+                String name = e.getName();
+                if (name.startsWith("org/jfree/") || name.startsWith("META-INF/maven/org.jfree/")) continue;
+                ZipEntry copy = new ZipEntry(name);
+                copy.setTime(e.getTime());
+                out.putNextEntry(copy);
+                in.transferTo(out);
+                out.closeEntry();
+            }
+        }
+    }
+}
+EOF
+"${bin}java" "$slim_src/SlimJar.java" "$jar" "$out/lib/benchmarks.jar" || die "could not rewrite $jar"
 cat >"$out/bin/tttbench" <<'EOF'
 #!/bin/sh
 # Runs the suite with the bundled Java runtime, from wherever the bundle is unpacked or linked.

@@ -19,7 +19,9 @@ import org.openjdk.jmh.infra.BenchmarkParams;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.Backends;
 import org.tttbench.backend.Tensor;
+import org.tttbench.cli.DeviceWarmup;
 import org.tttbench.cli.RunInfo;
+import org.tttbench.cli.TimedWork;
 import org.tttbench.config.BackendKind;
 import org.tttbench.config.BenchConfig;
 import org.tttbench.config.DType;
@@ -33,6 +35,12 @@ import org.tttbench.verify.Verifier;
  * counts warmups and repeats in runs. Setup (weights, inputs, kernels, every buffer) happens
  * once per trial, outside the timer; each method ends with a device synchronize, so the timer
  * stops only when the device is done.
+ *
+ * <p>On a GPU, setup runs the work once eagerly, records it into a device graph (unless
+ * {@code graph=false}), and runs it back to back until its time settles ({@link DeviceWarmup},
+ * unless {@code deviceWarmup=false}); a timed run is then one replay of the graph, so the timer
+ * sees the device's work rather than the host's cost of issuing hundreds of ops through FFM.
+ * How runs were issued goes to stderr and into the result ({@code launch}).
  */
 @State(Scope.Benchmark)
 @BenchmarkMode(Mode.SingleShotTime)
@@ -75,8 +83,20 @@ public class TttBenchmark {
     @Param({""})
     public String weights;
 
+    /**
+     * GPU: time one replay of the run recorded in setup (true) or every op issued from the host
+     * (false). Ignored on the CPU.
+     */
+    @Param({"true"})
+    public boolean graph;
+
+    /** GPU: run the work back to back in setup until the time of a run settles. Ignored on the CPU. */
+    @Param({"true"})
+    public boolean deviceWarmup;
+
     private Backend be;
     private Workload workload;
+    private TimedWork timed;
     /** True once the GPU kernels passed the check against the CPU reference; null on the CPU. */
     private Boolean verified;
 
@@ -97,18 +117,26 @@ public class TttBenchmark {
         verified = be.name().equals("cpu") ? null : Boolean.TRUE;
         workload = Workload.build(be, config, kind);
         be.synchronize();
+        timed = TimedWork.prepare(be, workload::run, graph, System.err);
+        if (deviceWarmup && onGpu()) {
+            System.err.println(DeviceWarmup.run(timed::run).describe());
+        }
     }
 
     @TearDown(Level.Trial)
     public void tearDown() {
         if (be == null) return;
-        new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), verified).publish();
+        new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), verified,
+                onGpu() && timed != null ? timed.launch().label() : null).publish();
         be.close();
     }
 
+    private boolean onGpu() {
+        return !be.name().equals("cpu");
+    }
+
     private Tensor timed() {
-        workload.run();
-        be.synchronize();
+        timed.run();
         return workload.output();
     }
 

@@ -38,6 +38,11 @@ public final class Adapter {
     }
 
     public static int run(BenchConfig config, PrintStream out, PrintStream err) throws UsageException {
+        return run(new StandardFlags.Options(config, true), out, err);
+    }
+
+    public static int run(StandardFlags.Options options, PrintStream out, PrintStream err) throws UsageException {
+        BenchConfig config = options.config();
         String backendName = resolveBackend(config);
         Workload.Kind kind = Workload.Kind.of(config.backward(), config.innerOnly());
         Path infoFile;
@@ -66,6 +71,7 @@ public final class Adapter {
                 .param("checkpointInterval", Integer.toString(config.checkpointInterval()))
                 .param("backend", backendName)
                 .param("tf32", Boolean.toString(config.tf32()))
+                .param("graph", Boolean.toString(options.graph()))
                 .param("weights", config.weights() == null ? "" : config.weights().toAbsolutePath().toString());
         err.printf("tttbench: %s %s %s on %s, %d warmup + %d repeats%n", config.modelSize(), config.tttType().flag(),
                 kind.method(), backendName, config.warmup(), config.repeats());

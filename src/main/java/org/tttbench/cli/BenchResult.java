@@ -16,7 +16,7 @@ import org.tttbench.config.BenchConfig;
 @JsonPropertyOrder({"implementation", "model_size", "ttt_type", "backward", "inner_only", "batch", "seq_len",
         "mini_batch", "checkpoint_interval", "dtype", "num_params", "time_ms", "throughput", "device",
         "backend", "tf32", "warmup", "repeats", "time_ms_min", "time_ms_median", "time_ms_max", "time_ms_stdev",
-        "times_ms", "peak_memory_bytes", "verified", "java_version", "comment"})
+        "times_ms", "peak_memory_bytes", "verified", "launch", "java_version", "comment"})
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public record BenchResult(
         @JsonProperty("implementation") String implementation,
@@ -44,6 +44,7 @@ public record BenchResult(
         @JsonProperty("times_ms") List<Double> timesMs,
         @JsonProperty("peak_memory_bytes") Long peakMemoryBytes,
         @JsonProperty("verified") Boolean verified,
+        @JsonProperty("launch") String launch,
         @JsonProperty("java_version") String javaVersion,
         @JsonProperty("comment") String comment) {
 
@@ -67,7 +68,7 @@ public record BenchResult(
                 c.batch(), c.seqLen(), c.miniBatch(), c.checkpointInterval(), c.dtype().flag(), c.parameterCount(),
                 mean, throughput, info.device(), info.backend(), c.tf32(), c.warmup(), c.repeats(), sorted[0], median,
                 sorted[n - 1], stdev, Arrays.stream(timesMs).boxed().toList(),
-                info.peakMemoryBytes() >= 0 ? info.peakMemoryBytes() : null, info.verified(),
+                info.peakMemoryBytes() >= 0 ? info.peakMemoryBytes() : null, info.verified(), info.launch(),
                 Runtime.version().toString(), c.comment());
     }
 
@@ -83,13 +84,14 @@ public record BenchResult(
     public String toSummary() {
         return String.format("""
                 tttbench %s %s %s%s, batch %d, seq-len %d, mini-batch %d, %s%s
-                  device      %s (%s)
+                  device      %s (%s)%s
                   parameters  %,d
                   time        %.3f ms mean of %d (min %.3f, median %.3f, max %.3f, stdev %.3f)
                   throughput  %,.0f tokens/s%s
                 """,
                 modelSize, tttType, innerOnly ? "inner " : "", backward ? "forward+backward" : "forward", batch, seqLen,
-                miniBatch, dtype, tf32 ? " (TF32)" : "", device, backend, numParams, timeMs, repeats, timeMsMin,
+                miniBatch, dtype, tf32 ? " (TF32)" : "", device, backend, launch == null ? "" : ", " + launch + " launch",
+                numParams, timeMs, repeats, timeMsMin,
                 timeMsMedian, timeMsMax, timeMsStdev, throughput,
                 peakMemoryBytes == null ? "" : String.format("%n  peak memory %.1f MiB", peakMemoryBytes / 1048576.0));
     }

@@ -44,7 +44,7 @@ public final class Main {
                 }
             }
             if (StandardFlags.looksLikeStandardFlags(args)) {
-                return Adapter.run(StandardFlags.parse(args), out, err);
+                return Adapter.run(StandardFlags.parseOptions(args), out, err);
             }
         } catch (UsageException e) {
             err.println("tttbench: " + e.getMessage());

@@ -9,7 +9,8 @@ import java.nio.file.StandardCopyOption;
 
 /**
  * What a benchmark run learns that the timings do not carry: which backend and device ran it,
- * its peak memory, and whether its kernels were checked against the CPU reference. The forked
+ * its peak memory, whether its kernels were checked against the CPU reference, and how its
+ * runs were issued on a GPU ({@link TimedWork.Launch}: "graph" or "eager"; null on the CPU). The forked
  * benchmark JVM writes it to the file named by the system property {@value #PROPERTY}; the
  * adapter reads it back for the result line.
  */
@@ -17,9 +18,14 @@ public record RunInfo(
         @JsonProperty("backend") String backend,
         @JsonProperty("device") String device,
         @JsonProperty("peak_memory_bytes") long peakMemoryBytes,
-        @JsonProperty("verified") Boolean verified) {
+        @JsonProperty("verified") Boolean verified,
+        @JsonProperty("launch") String launch) {
 
     public static final String PROPERTY = "tttbench.runInfo";
+
+    public RunInfo(String backend, String device, long peakMemoryBytes, Boolean verified) {
+        this(backend, device, peakMemoryBytes, verified, null);
+    }
 
     private static final ObjectMapper JSON = new ObjectMapper();
 

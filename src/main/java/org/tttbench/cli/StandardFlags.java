@@ -13,8 +13,8 @@ import org.tttbench.config.TttType;
 
 /**
  * The standard flags every implementation of the family accepts (SPEC §5), plus this suite's
- * {@code --backend}, {@code --tf32} and {@code --weights}. {@code --flag value} and
- * {@code --flag=value} are both accepted; a repeated flag takes its last value.
+ * {@code --backend}, {@code --tf32}, {@code --weights} and {@code --no-graph}. {@code --flag value}
+ * and {@code --flag=value} are both accepted; a repeated flag takes its last value.
  */
 public final class StandardFlags {
 
@@ -33,13 +33,21 @@ public final class StandardFlags {
             Map.entry("--backend", "auto, cpu, hip, cuda"),
             Map.entry("--weights", "a safetensors file"));
 
-    static final List<String> SWITCHES = List.of("--backward", "--json", "--inner-only", "--tf32");
+    static final List<String> SWITCHES = List.of("--backward", "--json", "--inner-only", "--tf32", "--no-graph");
+
+    /**
+     * A parsed command line: the configuration, and how a GPU issues each timed run (one replay
+     * of a recorded graph unless {@code --no-graph}; see {@link TimedWork}).
+     */
+    public record Options(BenchConfig config, boolean graph) {
+    }
 
     public static final String USAGE = """
             usage: tttbench [--model-size 125m] [--ttt-type linear|mlp] [--backward] [--batch 1]
                             [--seq-len 2048] [--mini-batch 16] [--dtype float32|bfloat16|float16]
                             [--warmup 3] [--repeats 5] [--json] [--inner-only] [--checkpoint-interval 1]
                             [--comment TEXT] [--backend auto|cpu|hip|cuda] [--tf32] [--weights FILE]
+                            [--no-graph]
                    tttbench validate FILE.safetensors [--backend …] [--dtype …]
                    tttbench verify [--model-size …] [--ttt-type …] [--dtype …]
                    tttbench sweep PLAN.json --results DIR [...]
@@ -61,6 +69,11 @@ public final class StandardFlags {
     }
 
     public static BenchConfig parse(String[] args) throws UsageException {
+        return parseOptions(args).config();
+    }
+
+    public static Options parseOptions(String[] args) throws UsageException {
+        boolean graph = true;
         String modelSize = "125m";
         TttType type = TttType.LINEAR;
         boolean backward = false;
@@ -93,6 +106,7 @@ public final class StandardFlags {
                     case "--json" -> json = true;
                     case "--inner-only" -> innerOnly = true;
                     case "--tf32" -> tf32 = true;
+                    case "--no-graph" -> graph = false;
                     default -> throw new IllegalStateException(flag);
                 }
                 continue;
@@ -137,8 +151,8 @@ public final class StandardFlags {
             throw new UsageException("--tf32: the cpu backend computes strict float32 only (allowed backends: auto, hip, cuda)");
         }
         try {
-            return new BenchConfig(modelSize, type, backward, batch, seqLen, miniBatch, dtype, warmup, repeats, json,
-                    innerOnly, interval, comment, backend, tf32, weights);
+            return new Options(new BenchConfig(modelSize, type, backward, batch, seqLen, miniBatch, dtype, warmup,
+                    repeats, json, innerOnly, interval, comment, backend, tf32, weights), graph);
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }

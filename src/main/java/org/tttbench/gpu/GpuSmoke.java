@@ -6,36 +6,76 @@ import static java.lang.foreign.ValueLayout.JAVA_SHORT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 import java.util.Random;
+import java.util.function.Function;
+import org.tttbench.backend.Tensor;
 import org.tttbench.config.BackendKind;
+import org.tttbench.config.BenchConfig;
 import org.tttbench.config.DType;
+import org.tttbench.config.TttType;
+import org.tttbench.model.Workload;
 
 /**
  * A self-check of a GPU runtime on a real device, independent of the model: device properties,
  * memory and copies, the smoke kernels of hip/smoke.hip, the vendor BLAS against a float64
- * product on the CPU, events, and a captured graph replayed. One PASS/FAIL line per check; the
- * exit status is 1 when any check fails.
+ * product on the CPU, events, and a captured graph replayed. Then, on the backend, that every
+ * benchmark's run recorded into a graph and replayed writes the same bits as the run issued op by
+ * op ({@link #graphReplays}), which is what the benchmark times. One PASS/FAIL line per check;
+ * the exit status is 1 when any check fails.
  *
- * <pre>java --enable-native-access=ALL-UNNAMED -cp benchmarks.jar org.tttbench.gpu.GpuSmoke [cuda|hip]</pre>
+ * <pre>java --enable-native-access=ALL-UNNAMED -cp benchmarks.jar org.tttbench.gpu.GpuSmoke [cuda|hip]
+ *      [--graphs-only | --no-graphs] [--model-size 12m] [--seq-len 2048]</pre>
  */
 public final class GpuSmoke {
 
     private int failures;
     private final Random random = new Random(20261126);
 
+    /** The checkpoint intervals the graph check records the backward at: powers of two and one that leaves a remainder. */
+    static final int[] GRAPH_INTERVALS = {1, 2, 3, 4, 8, 16};
+
     public static void main(String[] args) {
+        BackendKind named = null;
+        boolean runtimeChecks = true;
+        boolean graphChecks = true;
+        String size = "12m";
+        int seqLen = 2048;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--graphs-only" -> runtimeChecks = false;
+                case "--no-graphs" -> graphChecks = false;
+                case "--model-size" -> size = args[++i];
+                case "--seq-len" -> seqLen = Integer.parseInt(args[++i]);
+                default -> named = BackendKind.parse(args[i]);
+            }
+        }
         List<GpuRuntimes.Probe> probes = GpuRuntimes.probe();
         for (GpuRuntimes.Probe p : probes) System.out.println("probe " + p);
-        BackendKind kind = args.length > 0 ? BackendKind.parse(args[0])
+        BackendKind kind = named != null ? named
                 : probes.stream().filter(GpuRuntimes.Probe::usable).map(GpuRuntimes.Probe::kind).findFirst().orElse(null);
         if (kind == null) {
             System.out.println("smoke: no usable GPU runtime (see the probe lines above)");
             System.exit(2);
         }
-        int failed;
-        try (GpuRuntime rt = GpuRuntimes.open(kind)) {
-            failed = new GpuSmoke().run(rt);
+        int failed = 0;
+        GpuSmoke smoke = new GpuSmoke();
+        try {
+            if (runtimeChecks) {
+                try (GpuRuntime rt = GpuRuntimes.open(kind)) {
+                    failed = smoke.run(rt);
+                }
+            }
+            if (graphChecks) {
+                final BackendKind k = kind;
+                failed = smoke.graphReplays(dtype -> new GpuBackend(GpuRuntimes.open(k), dtype, false), size, seqLen,
+                        List.of(DType.FLOAT32, DType.BFLOAT16), GRAPH_INTERVALS);
+            }
         } catch (GpuException e) {
             System.out.println("smoke: " + e.getMessage());
             System.exit(2);
@@ -43,6 +83,11 @@ public final class GpuSmoke {
         }
         System.out.println(failed == 0 ? "smoke: all checks passed" : "smoke: " + failed + " check(s) failed");
         System.exit(failed == 0 ? 0 : 1);
+    }
+
+    /** Failed checks so far. */
+    int failures() {
+        return failures;
     }
 
     private void check(boolean ok, String what) {
@@ -287,5 +332,91 @@ public final class GpuSmoke {
             v[i] = type == DType.BFLOAT16 ? Float.intBitsToFloat((bits & 0xFFFF) << 16) : Float.float16ToFloat(bits);
         }
         return v;
+    }
+
+    // ---------------------------------------------------------------- graph replay of the benchmarks
+
+    /**
+     * For each benchmark of SPEC §4 (every checkpoint interval of {@code intervals} the sequence
+     * allows, for the two backwards), TTT-Linear and TTT-MLP, and each dtype: the run recorded
+     * into a graph, replayed over outputs poisoned with NaN, writes every output bit for bit as
+     * the same run issued op by op did. Recording itself fails on any op that is not plain stream
+     * work (an allocation, a copy to the host, a synchronize), which the line reports.
+     *
+     * @param open a fresh backend of the dtype (closed here), so that every case records into a
+     *             clean arena
+     * @return failed checks so far
+     */
+    public int graphReplays(Function<DType, GpuBackend> open, String size, int seqLen, List<DType> dtypes,
+            int[] intervals) {
+        int miniBatch = 16;
+        int miniBatches = seqLen / miniBatch;
+        for (DType dtype : dtypes) {
+            for (TttType type : TttType.values()) {
+                for (Workload.Kind kind : Workload.Kind.values()) {
+                    boolean backward = kind == Workload.Kind.BACKWARD || kind == Workload.Kind.INNER_BACKWARD;
+                    boolean inner = kind == Workload.Kind.INNER_FORWARD || kind == Workload.Kind.INNER_BACKWARD;
+                    for (int c : backward ? intervals : new int[] {1}) {
+                        if (c > miniBatches) continue;
+                        BenchConfig config = new BenchConfig(size, type, backward, 1, seqLen, miniBatch, dtype, 0, 1,
+                                false, inner, c, null, BackendKind.AUTO, false, null);
+                        String label = String.format(Locale.ROOT, "graph replay = eager run, bit for bit: %s %s %s %s%s",
+                                size, type.flag(), kind.method(), dtype.flag(), backward ? " c=" + c : "");
+                        try (GpuBackend be = open.apply(dtype)) {
+                            String diff = graphReplayDifference(be, Workload.build(be, config, kind));
+                            check(diff == null, label + (diff == null ? "" : ": " + diff));
+                        } catch (RuntimeException e) {
+                            check(false, label + ": " + e);
+                        }
+                    }
+                }
+            }
+        }
+        return failures;
+    }
+
+    /** Null when a replay of {@code w} writes what its eager run wrote; else what differs. */
+    static String graphReplayDifference(GpuBackend be, Workload w) {
+        be.synchronize();
+        // graph() runs the work eagerly first, then records it without running it.
+        Runnable replay = be.graph(w::run);
+        be.synchronize();
+        Map<String, Tensor> outputs = w.outputs();
+        Map<String, float[]> eager = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+            float[] v = be.download(e.getValue());
+            for (float x : v) {
+                // A NaN in the eager output would hide an output the replay failed to write.
+                if (Float.isNaN(x)) return "the eager run wrote NaN into " + e.getKey();
+            }
+            eager.put(e.getKey(), v);
+        }
+        for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+            float[] nan = new float[eager.get(e.getKey()).length];
+            Arrays.fill(nan, Float.NaN);
+            be.upload(nan, e.getValue());
+        }
+        replay.run();
+        be.synchronize();
+        List<String> differing = new ArrayList<>();
+        for (Map.Entry<String, Tensor> e : outputs.entrySet()) {
+            float[] want = eager.get(e.getKey());
+            float[] got = be.download(e.getValue());
+            int bad = 0;
+            int first = -1;
+            for (int i = 0; i < want.length; i++) {
+                if (Float.floatToRawIntBits(got[i]) != Float.floatToRawIntBits(want[i])) {
+                    if (first < 0) first = i;
+                    bad++;
+                }
+            }
+            if (bad > 0) {
+                differing.add(String.format(Locale.ROOT, "%s (%d of %d differ; [%d] %s vs %s)", e.getKey(), bad,
+                        want.length, first, got[first], want[first]));
+            }
+        }
+        if (differing.isEmpty()) return null;
+        return differing.size() + " of " + outputs.size() + " outputs differ: "
+                + String.join(", ", differing.subList(0, Math.min(3, differing.size())));
     }
 }

@@ -2,7 +2,10 @@ package org.tttbench.model;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.SplittableRandom;
+import org.tttbench.backend.InnerGrads;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.Tensor;
 import org.tttbench.config.BenchConfig;
@@ -112,5 +115,42 @@ public final class Workload {
             case INNER_FORWARD -> inner.out();
             case INNER_BACKWARD -> inner.gradients().xq();
         };
+    }
+
+    /**
+     * Every tensor a run writes that the benchmark's result consists of (SPEC §4), by name: the
+     * logits, and for a backward every parameter's gradient; the inner output, and for the inner
+     * backward every gradient it produces. Two ways of issuing the same run must agree on all.
+     */
+    public Map<String, Tensor> outputs() {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        switch (kind) {
+            case FORWARD -> out.put("logits", model.logits());
+            case BACKWARD -> {
+                out.put("logits", model.logits());
+                model.gradients().byName().forEach((name, t) -> out.put("grad." + name, t));
+            }
+            case INNER_FORWARD -> out.put("inner.out", inner.out());
+            case INNER_BACKWARD -> {
+                out.put("inner.out", inner.out());
+                InnerGrads g = inner.gradients();
+                put(out, "inner.grad.XQ", g.xq());
+                put(out, "inner.grad.XK", g.xk());
+                put(out, "inner.grad.XV", g.xv());
+                put(out, "inner.grad.ttt_lr_eta", g.lr());
+                put(out, "inner.grad.token_eta", g.tok());
+                put(out, "inner.grad.W1", g.w1());
+                put(out, "inner.grad.b1", g.b1());
+                put(out, "inner.grad.W2", g.w2());
+                put(out, "inner.grad.b2", g.b2());
+                put(out, "inner.grad.ttt_norm_weight", g.normWeight());
+                put(out, "inner.grad.ttt_norm_bias", g.normBias());
+            }
+        }
+        return out;
+    }
+
+    private static void put(Map<String, Tensor> out, String name, Tensor t) {
+        if (t != null) out.put(name, t);
     }
 }

@@ -40,5 +40,19 @@ class BenchResultTest {
         assertEquals(1234, json.get("peak_memory_bytes").asLong());
         assertEquals(2, json.get("checkpoint_interval").asInt());
         assertEquals("CPU (2 threads)", json.get("device").asText());
+        assertTrue(!json.has("launch"), "the CPU issues eagerly only: no launch key");
+    }
+
+    @Test
+    void aGpuResultSaysHowItsRunsWereIssued() throws Exception {
+        BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "12m"});
+        BenchResult r = BenchResult.of(c, new double[] {1, 2}, new RunInfo("cuda", "H100 (sm_90)", 1, true, "graph"));
+        JsonNode json = new ObjectMapper().readTree(r.toJsonLine());
+        List<String> keys = new ArrayList<>();
+        json.fieldNames().forEachRemaining(keys::add);
+        assertEquals(FAMILY_KEYS, keys.subList(0, FAMILY_KEYS.size()));
+        assertEquals("graph", json.get("launch").asText());
+        assertTrue(keys.indexOf("launch") > keys.indexOf("verified"));
+        assertTrue(r.toSummary().contains("graph launch"), r.toSummary());
     }
 }

@@ -40,6 +40,15 @@ class StandardFlagsTest {
     }
 
     @Test
+    void aGpuReplaysAGraphUnlessNoGraph() throws UsageException {
+        assertTrue(StandardFlags.parseOptions(new String[] {"--json"}).graph());
+        StandardFlags.Options o = StandardFlags.parseOptions(new String[] {"--no-graph", "--model-size", "12m"});
+        assertFalse(o.graph());
+        assertEquals("12m", o.config().modelSize());
+        assertThrows(UsageException.class, () -> StandardFlags.parseOptions(new String[] {"--no-graph=false"}));
+    }
+
+    @Test
     void parsesEveryFlagInBothSpellings() throws UsageException {
         BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "1.3b", "--ttt-type=mlp", "--backward",
                 "--batch", "4", "--seq-len", "512", "--mini-batch=32", "--dtype", "bfloat16", "--warmup", "0",

@@ -1,5 +1,6 @@
 package org.tttbench.backend.cpu;
 
+import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 import org.tttbench.config.DType;
 
@@ -8,13 +9,21 @@ import org.tttbench.config.DType;
  * cut into tiles, computed in parallel; each tile walks k in blocks, copying the blocks of a
  * and b it needs into contiguous buffers first, so that transposed operands cost the same as
  * plain ones and the innermost loop (over columns j) is a straight vectorisable sweep. The
- * tile sizes were picked by measurement: a b block of 16 × 512 floats stays in L1.
+ * tile sizes were picked by measurement: a b block of 16 × 512 floats stays in L1. Products
+ * with few rows (the token count of a verification run: 128) would make only a handful of such
+ * tiles, so tiles shrink until every core has several; each output element still sums its k
+ * terms in ascending order into its own float64 accumulator, so the tiling never changes a bit.
  */
 final class Matmul {
 
     private static final int TILE_M = 64;
     private static final int TILE_N = 512;
     private static final int TILE_K = 16;
+    /** The smallest tiles shrinking goes to: below them packing b costs more than it saves. */
+    private static final int MIN_TILE_M = 16;
+    private static final int MIN_TILE_N = 128;
+    /** Tiles per worker thread wanted, so that uneven tiles at the edges still balance. */
+    private static final int TILES_PER_THREAD = 4;
 
     /** Per-thread scratch: a packed block of a, a packed block of b, the tile's accumulators. */
     private record Scratch(double[] pa, float[] pb, double[] acc) {
@@ -33,13 +42,26 @@ final class Matmul {
      */
     static void multiply(float[] a, float[] b, float[] c, DType cType, int m, int n, int k, boolean transA,
             boolean transB, boolean accumulate) {
-        int tilesM = (m + TILE_M - 1) / TILE_M;
-        int tilesN = (n + TILE_N - 1) / TILE_N;
+        int want = TILES_PER_THREAD * Math.max(1, ForkJoinPool.getCommonPoolParallelism());
+        int tileM = TILE_M;
+        int tileN = TILE_N;
+        while (tiles(m, tileM) * (long) tiles(n, tileN) < want && (tileM > MIN_TILE_M || tileN > MIN_TILE_N)) {
+            // Narrower b blocks first while they stay long sweeps, then fewer rows.
+            if (tileN > MIN_TILE_N && (tileN >= 4 * tileM || tileM == MIN_TILE_M)) {
+                tileN /= 2;
+            } else {
+                tileM /= 2;
+            }
+        }
+        int tm = tileM;
+        int tn = tileN;
+        int tilesM = tiles(m, tm);
+        int tilesN = tiles(n, tn);
         IntStream.range(0, tilesM * tilesN).parallel().forEach(tile -> {
-            int i0 = (tile / tilesN) * TILE_M;
-            int j0 = (tile % tilesN) * TILE_N;
-            int mb = Math.min(TILE_M, m - i0);
-            int nb = Math.min(TILE_N, n - j0);
+            int i0 = (tile / tilesN) * tm;
+            int j0 = (tile % tilesN) * tn;
+            int mb = Math.min(tm, m - i0);
+            int nb = Math.min(tn, n - j0);
             Scratch s = SCRATCH.get();
             double[] pa = s.pa();
             float[] pb = s.pb();
@@ -60,6 +82,10 @@ final class Matmul {
                 for (int j = 0; j < nb; j++) c[(i0 + i) * n + j0 + j] = cType.round((float) acc[i * nb + j]);
             }
         });
+    }
+
+    private static int tiles(int size, int tile) {
+        return (size + tile - 1) / tile;
     }
 
     /**
