@@ -117,6 +117,34 @@ public final class GpuBackend implements Backend {
         return new GpuTensor(ptr, shape.clone(), storage, n);
     }
 
+    /** One carve holding every tensor, each at the arena's alignment, so equal shapes lie at a fixed stride. */
+    @Override
+    public List<Tensor> allocateAdjacent(DType storage, List<int[]> shapes) {
+        long[] elements = new long[shapes.size()];
+        long total = 0;
+        for (int i = 0; i < elements.length; i++) {
+            long n = 1;
+            for (int d : shapes.get(i)) {
+                if (d <= 0) {
+                    throw new IllegalArgumentException("tensor dimensions must be positive: " + Arrays.toString(shapes.get(i)));
+                }
+                n = Math.multiplyExact(n, d);
+            }
+            elements[i] = n;
+            total = Math.addExact(total, DeviceArena.align(n * storage.bytes()));
+        }
+        List<Tensor> out = new ArrayList<>(elements.length);
+        if (elements.length == 0) return out;
+        long base = memory.carve(total);
+        rt.memset(base, 0, total);
+        long at = base;
+        for (int i = 0; i < elements.length; i++) {
+            out.add(new GpuTensor(at, shapes.get(i).clone(), storage, elements[i]));
+            at += DeviceArena.align(elements[i] * storage.bytes());
+        }
+        return out;
+    }
+
     @Override
     public void upload(float[] data, Tensor t) {
         GpuTensor g = gpu(t);
@@ -248,6 +276,53 @@ public final class GpuBackend implements Backend {
         kernel("fill", g.dtype()).p(g).f(value).i(n).launch(blocks(n), THREADS, 0);
     }
 
+    /**
+     * Tensors that lie back to back (as {@link #allocateAdjacent} places them; the alignment gap
+     * after each belongs to it) are set as one range: a gradient set of a whole model in one
+     * launch instead of one per parameter.
+     */
+    @Override
+    public void fillAll(List<Tensor> ts, float value) {
+        List<GpuTensor> sorted = new ArrayList<>();
+        for (Tensor t : ts) sorted.add(gpu(t));
+        sorted.sort((x, y) -> Long.compareUnsigned(x.ptr(), y.ptr()));
+        int i = 0;
+        while (i < sorted.size()) {
+            GpuTensor first = sorted.get(i);
+            long end = first.ptr() + first.bytes();
+            int j = i + 1;
+            // A run: same storage type (a non-zero value is written per type), each starting where the previous one's
+            // aligned extent ends (or at the same place: a tensor named twice).
+            while (j < sorted.size()) {
+                GpuTensor next = sorted.get(j);
+                GpuTensor prev = sorted.get(j - 1);
+                boolean adjacent = next.ptr() == prev.ptr() + DeviceArena.align(prev.bytes()) || next.ptr() == prev.ptr();
+                if (!adjacent || (value != 0f && next.dtype() != first.dtype())) break;
+                end = Math.max(end, next.ptr() + next.bytes());
+                j++;
+            }
+            fillRange(first.ptr(), end - first.ptr(), first.dtype(), value);
+            i = j;
+        }
+    }
+
+    /** Sets {@code bytes} bytes from {@code ptr} to {@code value} stored as {@code type}. */
+    private void fillRange(long ptr, long bytes, DType type, float value) {
+        if (bytes <= 0) return;
+        // +0.0 is all zero bits in every storage type.
+        if (Float.floatToRawIntBits(value) == 0) {
+            rt.memset(ptr, 0, bytes);
+            return;
+        }
+        long n = bytes / type.bytes();
+        long piece = Integer.MAX_VALUE / 2;
+        for (long off = 0; off < n; off += piece) {
+            int count = (int) Math.min(piece, n - off);
+            call.start(function("fill", type)).p(ptr + off * type.bytes()).f(value).i(count)
+                    .launch(blocks(count), THREADS, 0);
+        }
+    }
+
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
         GpuTensor o = gpu(out);
@@ -271,6 +346,55 @@ public final class GpuBackend implements Backend {
         ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
         blas.gemm(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f, gb.ptr(), g.ldFirst(),
                 ga.ptr(), g.ldSecond(), accumulate ? 1f : 0f, gc.ptr(), g.ldResult(), gc.dtype(), tf32);
+    }
+
+    /**
+     * One strided-batched BLAS call when each operand list is one shared tensor (stride 0) or
+     * tensors at a fixed positive stride, and the results do not overlap; otherwise one
+     * {@link #matmul} per product. Small products (the 125m projections, under one wave of
+     * output tiles each) then fill the device together.
+     */
+    @Override
+    public void matmulBatched(List<Tensor> a, List<Tensor> b, List<Tensor> c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = org.tttbench.backend.TttOps.batchCount(a, b, c);
+        DType type = gpu(c.get(0)).dtype();
+        for (int i = 0; i < count; i++) {
+            requireSize("matmulBatched", "a", gpu(a.get(a.size() == 1 ? 0 : i)), (long) m * k);
+            requireSize("matmulBatched", "b", gpu(b.get(b.size() == 1 ? 0 : i)), (long) k * n);
+            requireSize("matmulBatched", "c", gpu(c.get(i)), (long) m * n);
+        }
+        sameType("matmulBatched", type, a.toArray(Tensor[]::new));
+        sameType("matmulBatched", type, b.toArray(Tensor[]::new));
+        sameType("matmulBatched", type, c.toArray(Tensor[]::new));
+        long strideA = stride(a, type);
+        long strideB = stride(b, type);
+        long strideC = stride(c, type);
+        if (count == 1 || strideA < 0 || strideB < 0 || strideC < (long) m * n) {
+            for (int i = 0; i < count; i++) {
+                matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c.get(i), m, n, k, transA, transB,
+                        accumulate);
+            }
+            return;
+        }
+        ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f,
+                gpu(b.get(0)).ptr(), g.ldFirst(), strideB, gpu(a.get(0)).ptr(), g.ldSecond(), strideA,
+                accumulate ? 1f : 0f, gpu(c.get(0)).ptr(), g.ldResult(), strideC, count, type, tf32);
+    }
+
+    /**
+     * The stride in elements from each tensor of {@code ts} to the next: 0 for one shared
+     * tensor, −1 when they do not lie at one fixed positive stride.
+     */
+    private long stride(List<Tensor> ts, DType type) {
+        if (ts.size() == 1) return 0;
+        long step = gpu(ts.get(1)).ptr() - gpu(ts.get(0)).ptr();
+        if (step <= 0 || step % type.bytes() != 0) return -1;
+        for (int i = 2; i < ts.size(); i++) {
+            if (gpu(ts.get(i)).ptr() - gpu(ts.get(i - 1)).ptr() != step) return -1;
+        }
+        return step / type.bytes();
     }
 
     // ---------------------------------------------------------------- embedding
@@ -306,6 +430,21 @@ public final class GpuBackend implements Backend {
         sameType("rmsNorm", gx.dtype(), gain, out);
         statistic("rmsNorm", "rstd", rstd, rows);
         kernel("rmsnorm", gx.dtype()).p(gx).p(gain).p(out).p(rstd).i(rows).i(dim)
+                .f((float) ModelConfig.RMS_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
+    }
+
+    /** One launch: each row's sum is stored and normed while it is on chip, instead of written and read again. */
+    @Override
+    public void addRmsNorm(Tensor a, Tensor b, Tensor sum, Tensor gain, Tensor out, Tensor rstd) {
+        GpuTensor gs = gpu(sum);
+        int dim = Math.toIntExact(gain.size());
+        int rows = rows("addRmsNorm", gs, dim);
+        sameShape("addRmsNorm", a, gs);
+        sameShape("addRmsNorm", b, gs);
+        sameShape("addRmsNorm", out, gs);
+        sameType("addRmsNorm", gs.dtype(), a, b, gain, out);
+        statistic("addRmsNorm", "rstd", rstd, rows);
+        kernel("add_rmsnorm", gs.dtype()).p(a).p(b).p(gs).p(gain).p(out).p(rstd).i(rows).i(dim)
                 .f((float) ModelConfig.RMS_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
     }
 
@@ -659,7 +798,7 @@ public final class GpuBackend implements Backend {
         return switch (kernel) {
             case "fill", "add", "swiglu" -> "elementwise";
             case "embedding" -> "embedding";
-            case "rmsnorm", "layernorm" -> "norms";
+            case "rmsnorm", "layernorm", "add_rmsnorm" -> "norms";
             case "split_heads", "ttt_lr", "token_eta" -> "ttt_inputs";
             default -> throw new IllegalArgumentException("no module holds kernel " + kernel);
         };
