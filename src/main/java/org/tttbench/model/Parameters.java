@@ -17,9 +17,15 @@ public final class Parameters {
     private final List<ParameterSpec> specs;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
 
+    /**
+     * Every tensor in one block of the backend's memory, in state-dict order (see
+     * {@link Backend#allocateAdjacent}): the gradients are then zeroed in one pass, and the
+     * weights read together by one product (Q, K and V; gate and up) lie at a fixed stride.
+     */
     public Parameters(Backend backend, List<ParameterSpec> specs) {
         this.specs = List.copyOf(specs);
-        for (ParameterSpec s : specs) tensors.put(s.name(), backend.allocate(s.shape()));
+        List<Tensor> all = backend.allocateAdjacent(backend.dtype(), specs.stream().map(ParameterSpec::shape).toList());
+        for (int i = 0; i < specs.size(); i++) tensors.put(specs.get(i).name(), all.get(i));
     }
 
     public List<ParameterSpec> specs() {
@@ -73,8 +79,8 @@ public final class Parameters {
         });
     }
 
-    /** Sets every tensor to zero (gradients, before a backward pass). */
+    /** Sets every tensor to zero (gradients, before a backward pass), in one op. */
     public void zero(Backend backend) {
-        for (Tensor t : tensors.values()) backend.fill(t, 0f);
+        backend.fillAll(List.copyOf(tensors.values()), 0f);
     }
 }
