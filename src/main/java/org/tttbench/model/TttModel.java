@@ -55,6 +55,8 @@ public final class TttModel {
     private final Tensor dk;
     private final Tensor dv;
     private final InnerGrads innerGrads;
+    /** The gradients only ever accumulated into (see {@link #overwritten}), zeroed before a fused backward. */
+    private final List<Tensor> accumulatedGrads = new ArrayList<>();
 
     /** Activations of one block, kept from the forward for the backward. */
     private record LayerActivations(
@@ -108,7 +110,12 @@ public final class TttModel {
         if (training) {
             this.dLogits = be.allocate(tokens, cfg.vocab());
             be.fill(dLogits, 1f);
-            this.grads = new Parameters(be, weights.specs());
+            // Gradients a product overwrites lie after the ones that are accumulated, which are zeroed as one range.
+            this.grads = fused ? new Parameters(be, weights.specs(), name -> !overwritten(name))
+                    : new Parameters(be, weights.specs());
+            grads.byName().forEach((name, g) -> {
+                if (!overwritten(name)) accumulatedGrads.add(g);
+            });
             this.dh = be.allocate(tokens, d);
             this.dTmp = be.allocate(tokens, d);
             this.dFfnS = be.allocate(tokens, cfg.ffn());
@@ -141,6 +148,16 @@ public final class TttModel {
     /** Whether this model issues the fused ops ({@link #FUSED_OPS} as it was at construction). */
     public boolean fused() {
         return fused;
+    }
+
+    /**
+     * Whether the fused backward's first write to this gradient is a product that overwrites it
+     * (the weights of linear layers, and the embedding, whose LM-head gradient comes before the
+     * lookup's): each is written by exactly one product per backward, every other op only adds
+     * to it later, so it needs no zeroing. Every other gradient is only ever accumulated.
+     */
+    static boolean overwritten(String name) {
+        return name.equals("model.embed_tokens.weight") || name.endsWith("_proj.weight");
     }
 
     private List<Tensor> adjacent(int count, int... shape) {
@@ -276,15 +293,18 @@ public final class TttModel {
         int hh = cfg.heads();
         int k = cfg.miniBatch();
         int ffn = cfg.ffn();
+        // Fused, the products below overwrite the gradients of the linear layers (beta = 0 on a GPU: the old
+        // contents are never read), so only the accumulated ones are zeroed; otherwise all are, one by one.
+        boolean accumulateAll = !fused;
         if (fused) {
-            grads.zero(be);
+            be.fillAll(accumulatedGrads, 0f);
         } else {
             for (Tensor g : grads.byName().values()) be.fill(g, 0f);
         }
         Tensor embed = weights.get("model.embed_tokens.weight");
         Tensor dEmbed = grads.get("model.embed_tokens.weight");
         be.matmul(dLogits, embed, dTmp, tokens, d, cfg.vocab(), false, false, false);
-        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, true);
+        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, accumulateAll);
         be.fill(dh, 0f);
         be.rmsNormBackward(residualOut, weights.get("model.norm.weight"), rstdFinal, dTmp, dh,
                 grads.get("model.norm.weight"));
@@ -292,14 +312,15 @@ public final class TttModel {
             LayerActivations a = acts.get(l);
             // Feed-forward: next = hMid + swi · Wdownᵀ.
             // For y = x Wᵀ: dW[out, in] = Σ_t dy[t, out] x[t, in] = dyᵀ x, and dx = dy W.
-            be.matmul(dh, a.swi(), grads.get(p(l, "mlp.down_proj.weight")), d, ffn, tokens, true, false, true);
+            be.matmul(dh, a.swi(), grads.get(p(l, "mlp.down_proj.weight")), d, ffn, tokens, true, false,
+                    accumulateAll);
             be.matmul(dh, weights.get(p(l, "mlp.down_proj.weight")), dFfnS, tokens, ffn, d, false, false, false);
             be.swigluBackward(a.gate(), a.up(), dFfnS, dGate, dUp);
             Tensor gGate = grads.get(p(l, "mlp.gate_proj.weight"));
             Tensor gUp = grads.get(p(l, "mlp.up_proj.weight"));
             if (fused) {
                 be.matmulBatched(List.of(dGate, dUp), List.of(a.y()), List.of(gGate, gUp), ffn, d, tokens, true, false,
-                        true);
+                        false);
             } else {
                 be.matmul(dGate, a.y(), gGate, ffn, d, tokens, true, false, true);
                 be.matmul(dUp, a.y(), gUp, ffn, d, tokens, true, false, true);
@@ -309,7 +330,7 @@ public final class TttModel {
             be.rmsNormBackward(a.hMid(), weights.get(p(l, "ffn_norm.weight")), a.rstdFfn(), dTmp, dh,
                     grads.get(p(l, "ffn_norm.weight")));
             // TTT layer: hMid = hIn + post · Woᵀ.
-            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, true);
+            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, accumulateAll);
             be.matmul(dh, weights.get(t(l, "o_proj.weight")), dTmp, tokens, d, d, false, false, false);
             be.layerNormBackward(a.innerOut(), weights.get(t(l, "post_norm.weight")), a.postMean(), a.postRstd(),
                     dTmp, dInnerOut, grads.get(t(l, "post_norm.weight")), grads.get(t(l, "post_norm.bias")));
@@ -327,7 +348,7 @@ public final class TttModel {
             Tensor gv = grads.get(t(l, "v_proj.weight"));
             if (fused) {
                 be.matmulBatched(List.of(dq, dk, dv), List.of(a.xn()), List.of(gq, gk, gv), d, d, tokens, true, false,
-                        true);
+                        false);
             } else {
                 be.matmul(dq, a.xn(), gq, d, d, tokens, true, false, true);
                 be.matmul(dk, a.xn(), gk, d, d, tokens, true, false, true);
