@@ -36,6 +36,13 @@ public final class GpuBackend implements Backend {
     private static final List<String> MODULES =
             List.of("elementwise", "embedding", "norms", "ttt_inputs", "ttt_linear", "ttt_mlp");
     private static final int THREADS = 256;
+    /**
+     * System property: {@code -Dtttbench.splitK=N} splits each float32 product with fewer 128×128
+     * output tiles than the device has multiprocessors into up to N products along k, run as one
+     * batched launch into a workspace and summed by one more launch (default 1: off). Whether
+     * the extra pass pays for the fuller device only a measurement says.
+     */
+    public static final String SPLIT_K = "tttbench.splitK";
     /** Threads of one inner-scan block (the kernels' launch bound): 8 warps, 4 on CDNA. */
     private static final int SCAN_THREADS = 256;
 
@@ -55,6 +62,12 @@ public final class GpuBackend implements Backend {
     private InnerVariant forcedVariant;
     private long workspace;
     private long workspaceBytes;
+    /** Most parts a float32 product under one wave of output tiles is split into along k (1: never). */
+    private int splitK = Math.max(1, Integer.getInteger(SPLIT_K, 1));
+    /** Split every product that can be, not only those under one wave (to check the path on small shapes). */
+    private boolean splitAlways;
+    private long splitWorkspace;
+    private long splitWorkspaceBytes;
     private boolean closed;
 
     public GpuBackend(GpuRuntime runtime, DType dtype, boolean tf32) {
@@ -344,8 +357,58 @@ public final class GpuBackend implements Backend {
         requireSize("matmul", "c", gc, (long) m * n);
         sameType("matmul", gc.dtype(), ga, gb);
         ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        int parts = splitParts(m, n, k, gc.dtype());
+        if (parts > 1) {
+            // Part i reads columns [i·k/p, (i+1)·k/p) of op(A) and the same rows of op(B); the leading
+            // dimensions stay those of the whole operands.
+            int depth = k / parts;
+            long strideA = transA ? (long) depth * m : depth;
+            long strideB = transB ? depth : (long) depth * n;
+            long mn = (long) m * n;
+            long ws = splitWorkspace(mn * parts * 4);
+            blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), depth, 1f, gb.ptr(),
+                    g.ldFirst(), strideB, ga.ptr(), g.ldSecond(), strideA, 0f, ws, g.ldResult(), mn, parts,
+                    DType.FLOAT32, tf32);
+            call.start(function("sum_parts", DType.FLOAT32)).p(ws).i(parts).i((int) mn).p(gc).i((int) mn)
+                    .i(accumulate ? 1 : 0).launch(blocks(mn), THREADS, 0);
+            return;
+        }
         blas.gemm(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f, gb.ptr(), g.ldFirst(),
                 ga.ptr(), g.ldSecond(), accumulate ? 1f : 0f, gc.ptr(), g.ldResult(), gc.dtype(), tf32);
+    }
+
+    /**
+     * Sets the split of float32 products along k ({@link #SPLIT_K}); {@code always} splits every
+     * product that can be, whatever its size, so that small checks take the path too.
+     */
+    public void forceSplitK(int parts, boolean always) {
+        this.splitK = Math.max(1, parts);
+        this.splitAlways = always;
+    }
+
+    /**
+     * How many parts a product is split into along k: 1 unless split-K is on, the product is
+     * float32 and under one wave of 128×128 output tiles; else the most parts up to the setting
+     * that divide k into pieces of at least 64 (8 when forced).
+     */
+    private int splitParts(int m, int n, int k, DType type) {
+        if (splitK <= 1 || type != DType.FLOAT32) return 1;
+        long tiles = (long) ((m + 127) / 128) * ((n + 127) / 128);
+        if (!splitAlways && tiles >= rt.multiprocessorCount()) return 1;
+        int least = splitAlways ? 8 : 64;
+        for (int p = splitK; p > 1; p--) {
+            if (k % p == 0 && k / p >= least && (long) m * n * p <= Integer.MAX_VALUE) return p;
+        }
+        return 1;
+    }
+
+    /** The partial products of a split product, grown on first use of a larger one (setup or warmup). */
+    private long splitWorkspace(long bytes) {
+        if (bytes > splitWorkspaceBytes) {
+            splitWorkspace = memory.carve(bytes);
+            splitWorkspaceBytes = bytes;
+        }
+        return splitWorkspace;
     }
 
     /**
@@ -796,7 +859,7 @@ public final class GpuBackend implements Backend {
         if (kernel.startsWith("ttt_linear_")) return "ttt_linear";
         if (kernel.startsWith("ttt_mlp_")) return "ttt_mlp";
         return switch (kernel) {
-            case "fill", "add", "swiglu" -> "elementwise";
+            case "fill", "add", "swiglu", "sum_parts" -> "elementwise";
             case "embedding" -> "embedding";
             case "rmsnorm", "layernorm", "add_rmsnorm" -> "norms";
             case "split_heads", "ttt_lr", "token_eta" -> "ttt_inputs";

@@ -163,17 +163,19 @@ public final class Verifier extends Comparison {
         Pair embed = random(0, 0.02, v, d);
         Pair logits = output(tokens, v);
         matmul("matmul x·Eᵀ [T,D]×[V,D]", x, embed, logits, tokens, v, d, false, true, false);
-        // Odd sizes and every transpose, accumulating: a wrong leading dimension or swap shows.
-        for (boolean ta : new boolean[] {false, true}) {
-            for (boolean tb : new boolean[] {false, true}) {
-                int m = 37;
-                int n = 50;
-                int kk = 29;
-                Pair pa = random(0, 1, ta ? new int[] {kk, m} : new int[] {m, kk});
-                Pair pb = random(0, 1, tb ? new int[] {n, kk} : new int[] {kk, n});
-                Pair pc = random(0, 1, m, n);
-                matmul("matmul " + (ta ? "Aᵀ" : "A") + "·" + (tb ? "Bᵀ" : "B") + " += [37,50,29]", pa, pb, pc, m, n, kk,
-                        ta, tb, true);
+        // Odd sizes and every transpose, accumulating: a wrong leading dimension or swap shows. k = 48 as well,
+        // which a product split along k (GpuBackend.SPLIT_K) divides.
+        for (int kk : new int[] {29, 48}) {
+            for (boolean ta : new boolean[] {false, true}) {
+                for (boolean tb : new boolean[] {false, true}) {
+                    int m = 37;
+                    int n = 50;
+                    Pair pa = random(0, 1, ta ? new int[] {kk, m} : new int[] {m, kk});
+                    Pair pb = random(0, 1, tb ? new int[] {n, kk} : new int[] {kk, n});
+                    Pair pc = random(0, 1, m, n);
+                    matmul("matmul " + (ta ? "Aᵀ" : "A") + "·" + (tb ? "Bᵀ" : "B") + " += [37,50," + kk + "]", pa, pb, pc,
+                            m, n, kk, ta, tb, true);
+                }
             }
         }
 

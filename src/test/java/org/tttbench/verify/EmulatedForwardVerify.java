@@ -8,13 +8,15 @@ import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
 import org.tttbench.gpu.EmulatedBackend;
+import org.tttbench.gpu.GpuBackend;
 
 /**
  * The forward op checks, the model forward and the training step against the kernels run on the
  * CPU emulation (src/test/emu), with the model's ops fused and, with -Dtttbench.fusedOps=false,
  * one by one. Put the emulated kernels' folder first on the class path.
  *
- * <pre>java -cp EMU:test-classes:classes:deps org.tttbench.verify.EmulatedForwardVerify [dtype] [types] [F] [K]</pre>
+ * <pre>java -cp EMU:test-classes:classes:deps org.tttbench.verify.EmulatedForwardVerify [dtype] [types] [F] [K] [splitK]</pre>
+ * splitK N splits every float32 product that can be into up to N along k (GpuBackend#forceSplitK).
  */
 public final class EmulatedForwardVerify {
 
@@ -23,8 +25,10 @@ public final class EmulatedForwardVerify {
         String types = args.length > 1 ? args[1] : "linear,mlp";
         int f = args.length > 2 ? Integer.parseInt(args[2]) : 64;
         int k = args.length > 3 ? Integer.parseInt(args[3]) : 16;
+        int splitK = args.length > 4 ? Integer.parseInt(args[4]) : 1;
         List<Verifier.Row> rows = new ArrayList<>();
         try (Backend gpu = EmulatedBackend.open(dtype, 232448); CpuBackend cpu = new CpuBackend(dtype)) {
+            if (splitK > 1) ((GpuBackend) gpu).forceSplitK(splitK, true);
             Verifier v = new Verifier(gpu, cpu, false, 42, System.out);
             BackwardVerifier bv = new BackwardVerifier(gpu, cpu, false, 43, System.out);
             boolean first = true;
