@@ -50,6 +50,17 @@ public interface TttOps {
     void matmulBatched(List<Tensor> a, List<Tensor> b, List<Tensor> c, int m, int n, int k, boolean transA,
             boolean transB, boolean accumulate);
 
+    /**
+     * c = Σᵢ op(a[i]) · op(b[i]) (+ c when {@code accumulate}): the products of {@link #matmul}
+     * with the same sizes and flags, summed into one result, as {@code matmul(a[0], b[0], c, …,
+     * accumulate)} followed by {@code matmul(a[i], b[i], c, …, true)} for each further i (the
+     * input gradient of an input that feeds several products). A list of one tensor is shared;
+     * a backend may run the products as one batched launch and sum them in one more when the
+     * tensors of each list lie at a fixed stride. c must not overlap an operand.
+     */
+    void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA, boolean transB,
+            boolean accumulate);
+
     /** The number of products of a batched matmul: c's size, with a and b of size one or the same. */
     static int batchCount(List<Tensor> a, List<Tensor> b, List<Tensor> c) {
         int count = c.size();

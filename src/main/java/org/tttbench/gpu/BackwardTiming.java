@@ -35,10 +35,10 @@ import org.tttbench.model.Workload;
 public final class BackwardTiming {
 
     /** The ops a breakdown names; anything else a backend does is not an op of the model. */
-    private static final Set<String> OPS = Set.of("fill", "fillAll", "add", "matmul", "matmulBatched", "embedding",
-            "embeddingBackward", "rmsNorm", "addRmsNorm", "rmsNormBackward", "layerNorm", "layerNormBackward",
-            "splitHeads", "splitHeadsBackward", "tttLearningRate", "tttLearningRateBackward", "tokenEta",
-            "tokenEtaBackward", "innerForward", "innerBackward", "swiglu", "swigluBackward");
+    private static final Set<String> OPS = Set.of("fill", "fillAll", "add", "matmul", "matmulBatched", "matmulSum",
+            "embedding", "embeddingBackward", "rmsNorm", "addRmsNorm", "rmsNormBackward", "layerNorm",
+            "layerNormBackward", "splitHeads", "splitHeadsBackward", "tttLearningRate", "tttLearningRateBackward",
+            "tokenEta", "tokenEtaBackward", "innerForward", "innerBackward", "swiglu", "swigluBackward");
 
     private BackwardTiming() {
     }
@@ -228,6 +228,12 @@ public final class BackwardTiming {
                 return String.format(Locale.ROOT, "matmulBatched %d× %dx%dx%d%s%s%s", ((List<?>) a[2]).size(),
                         (int) a[3], (int) a[4], (int) a[5], (boolean) a[6] ? " Aᵀ" : "", (boolean) a[7] ? " Bᵀ" : "",
                         shared);
+            }
+            if (op.equals("matmulSum")) {
+                // matmulSum(a, b, c, m, n, k, transA, transB, accumulate): several products summed into one result.
+                return String.format(Locale.ROOT, "matmulSum %d× %dx%dx%d%s%s",
+                        Math.max(((List<?>) a[0]).size(), ((List<?>) a[1]).size()), (int) a[3], (int) a[4], (int) a[5],
+                        (boolean) a[6] ? " Aᵀ" : "", (boolean) a[7] ? " Bᵀ" : "");
             }
             if (!op.equals("matmul")) return op;
             // matmul(a, b, c, m, n, k, transA, transB, accumulate)

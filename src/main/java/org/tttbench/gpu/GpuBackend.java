@@ -43,6 +43,12 @@ public final class GpuBackend implements Backend {
      * the extra pass pays for the fuller device only a measurement says.
      */
     public static final String SPLIT_K = "tttbench.splitK";
+    /**
+     * System property: {@code -Dtttbench.batchedSums=false} runs the products of
+     * {@link #matmulSum} one after another, accumulating, instead of as one batched launch and a
+     * sum (default true).
+     */
+    public static final String BATCHED_SUMS = "tttbench.batchedSums";
     /** Threads of one inner-scan block (the kernels' launch bound): 8 warps, 4 on CDNA. */
     private static final int SCAN_THREADS = 256;
 
@@ -62,6 +68,8 @@ public final class GpuBackend implements Backend {
     private InnerVariant forcedVariant;
     private long workspace;
     private long workspaceBytes;
+    /** Whether {@link #matmulSum} may batch its products ({@link #BATCHED_SUMS}). */
+    private boolean batchedSums = !"false".equalsIgnoreCase(System.getProperty(BATCHED_SUMS, "true").trim());
     /** Most parts a float32 product under one wave of output tiles is split into along k (1: never). */
     private int splitK = Math.max(1, Integer.getInteger(SPLIT_K, 1));
     /** Split every product that can be, not only those under one wave (to check the path on small shapes). */
@@ -402,7 +410,12 @@ public final class GpuBackend implements Backend {
         return 1;
     }
 
-    /** The partial products of a split product, grown on first use of a larger one (setup or warmup). */
+    /** Sets whether {@link #matmulSum} batches its products ({@link #BATCHED_SUMS}). */
+    public void batchedSums(boolean on) {
+        this.batchedSums = on;
+    }
+
+    /** The partial products of a split product (or of a sum of products), grown on first use of a larger one (setup or warmup). */
     private long splitWorkspace(long bytes) {
         if (bytes > splitWorkspaceBytes) {
             splitWorkspace = memory.carve(bytes);
@@ -444,6 +457,47 @@ public final class GpuBackend implements Backend {
         blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f,
                 gpu(b.get(0)).ptr(), g.ldFirst(), strideB, gpu(a.get(0)).ptr(), g.ldSecond(), strideA,
                 accumulate ? 1f : 0f, gpu(c.get(0)).ptr(), g.ldResult(), strideC, count, type, tf32);
+    }
+
+    /**
+     * Float32 products whose operands lie at fixed strides run as one strided-batched launch into
+     * a workspace, then one launch sums them (plus c when accumulating) into c: at 125m the three
+     * 2048×768×768 products of Q, K and V's input gradient each fill under a wave, and chained
+     * they run one after another. Otherwise, and for 16-bit storage (whose parts would be rounded
+     * apart, as the chain rounds each partial sum), one {@link #matmul} after another.
+     */
+    @Override
+    public void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = Math.max(a.size(), b.size());
+        org.tttbench.backend.TttOps.batchCount(a, b, java.util.Collections.nCopies(count, c));
+        GpuTensor gc = gpu(c);
+        DType type = gc.dtype();
+        for (int i = 0; i < count; i++) {
+            requireSize("matmulSum", "a", gpu(a.get(a.size() == 1 ? 0 : i)), (long) m * k);
+            requireSize("matmulSum", "b", gpu(b.get(b.size() == 1 ? 0 : i)), (long) k * n);
+        }
+        requireSize("matmulSum", "c", gc, (long) m * n);
+        sameType("matmulSum", type, a.toArray(Tensor[]::new));
+        sameType("matmulSum", type, b.toArray(Tensor[]::new));
+        long strideA = stride(a, type);
+        long strideB = stride(b, type);
+        long mn = (long) m * n;
+        if (!batchedSums || count == 1 || type != DType.FLOAT32 || strideA < 0 || strideB < 0
+                || mn * count > Integer.MAX_VALUE) {
+            for (int i = 0; i < count; i++) {
+                matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c, m, n, k, transA, transB,
+                        accumulate || i > 0);
+            }
+            return;
+        }
+        ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        long ws = splitWorkspace(mn * count * 4);
+        blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f,
+                gpu(b.get(0)).ptr(), g.ldFirst(), strideB, gpu(a.get(0)).ptr(), g.ldSecond(), strideA, 0f, ws,
+                g.ldResult(), mn, count, DType.FLOAT32, tf32);
+        call.start(function("sum_parts", DType.FLOAT32)).p(ws).i(count).i((int) mn).p(gc).i((int) mn)
+                .i(accumulate ? 1 : 0).launch(blocks(mn), THREADS, 0);
     }
 
     /**

@@ -19,7 +19,7 @@ public final class TttModel {
 
     /**
      * System property that turns the fused issue of ops off ({@code -Dtttbench.fusedOps=false}):
-     * Q, K, V and gate, up as one batched product each (and their weight gradients), each
+     * Q, K, V and gate, up as one batched product each (and their weight and input gradients), each
      * residual add together with the RMSNorm that reads its sum, and the gradients zeroed in one
      * op. On (the default) or off, the CPU reference gives the same bits; the switch is there to
      * time both on a GPU.
@@ -325,8 +325,14 @@ public final class TttModel {
                 be.matmul(dGate, a.y(), gGate, ffn, d, tokens, true, false, true);
                 be.matmul(dUp, a.y(), gUp, ffn, d, tokens, true, false, true);
             }
-            be.matmul(dGate, weights.get(p(l, "mlp.gate_proj.weight")), dTmp, tokens, d, ffn, false, false, false);
-            be.matmul(dUp, weights.get(p(l, "mlp.up_proj.weight")), dTmp, tokens, d, ffn, false, false, true);
+            Tensor wGate = weights.get(p(l, "mlp.gate_proj.weight"));
+            Tensor wUp = weights.get(p(l, "mlp.up_proj.weight"));
+            if (fused) {
+                be.matmulSum(List.of(dGate, dUp), List.of(wGate, wUp), dTmp, tokens, d, ffn, false, false, false);
+            } else {
+                be.matmul(dGate, wGate, dTmp, tokens, d, ffn, false, false, false);
+                be.matmul(dUp, wUp, dTmp, tokens, d, ffn, false, false, true);
+            }
             be.rmsNormBackward(a.hMid(), weights.get(p(l, "ffn_norm.weight")), a.rstdFfn(), dTmp, dh,
                     grads.get(p(l, "ffn_norm.weight")));
             // TTT layer: hMid = hIn + post · Woᵀ.
@@ -354,9 +360,16 @@ public final class TttModel {
                 be.matmul(dk, a.xn(), gk, d, d, tokens, true, false, true);
                 be.matmul(dv, a.xn(), gv, d, d, tokens, true, false, true);
             }
-            be.matmul(dq, weights.get(t(l, "q_proj.weight")), dTmp, tokens, d, d, false, false, false);
-            be.matmul(dk, weights.get(t(l, "k_proj.weight")), dTmp, tokens, d, d, false, false, true);
-            be.matmul(dv, weights.get(t(l, "v_proj.weight")), dTmp, tokens, d, d, false, false, true);
+            Tensor wq = weights.get(t(l, "q_proj.weight"));
+            Tensor wk = weights.get(t(l, "k_proj.weight"));
+            Tensor wv = weights.get(t(l, "v_proj.weight"));
+            if (fused) {
+                be.matmulSum(List.of(dq, dk, dv), List.of(wq, wk, wv), dTmp, tokens, d, d, false, false, false);
+            } else {
+                be.matmul(dq, wq, dTmp, tokens, d, d, false, false, false);
+                be.matmul(dk, wk, dTmp, tokens, d, d, false, false, true);
+                be.matmul(dv, wv, dTmp, tokens, d, d, false, false, true);
+            }
             be.tttLearningRateBackward(a.xn(), weights.get(t(l, "learnable_ttt_lr_weight")), a.lr(), g.lr(), dTmp,
                     grads.get(t(l, "learnable_ttt_lr_weight")), grads.get(t(l, "learnable_ttt_lr_bias")));
             be.rmsNormBackward(a.hIn(), weights.get(p(l, "seq_norm.weight")), a.rstdSeq(), dTmp, dh,

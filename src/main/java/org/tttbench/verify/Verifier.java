@@ -307,6 +307,12 @@ public final class Verifier extends Comparison {
         List<Pair> dwgu = adjacent(dtype, List.of(new int[] {ffn, d}, new int[] {ffn, d}), false);
         batched("matmulBatched dW{gate,up} += dYᵀ·y 2×[I,T]×[T,D]", dgu, List.of(y), dwgu, ffn, d, tokens, true,
                 false, true);
+        // Input gradients: dX = Σ dY[i] W[i], over the adjacent dY and W above, and accumulating onto random values.
+        List<Pair> wd = adjacent(dtype, List.of(new int[] {d, d}, new int[] {d, d}, new int[] {d, d}), false);
+        Pair dx = output(tokens, d);
+        sum("matmulSum dX = Σ dY·W{q,k,v} 3×[T,D]×[D,D]", dy, wd, dx, tokens, d, d, false, false, false);
+        Pair dxAcc = random(0, 1, tokens, d);
+        sum("matmulSum dX += Σ dY·W{gate,up} 2×[T,I]×[I,D]", dgu, wgu, dxAcc, tokens, d, ffn, false, false, true);
         // Every transpose at odd sizes, operands at a stride, apart, and shared.
         int m = 37;
         int n = 50;
@@ -331,6 +337,9 @@ public final class Verifier extends Comparison {
                 Pair a2 = random(0, 1, sa);
                 batched("matmulBatched " + t + " += 3×[37,50,29] apart, B shared", List.of(a0, a1, a2),
                         List.of(random(0, 1, sb)), List.of(c0, c1, c2), m, n, kk, ta, tb, true);
+                sum("matmulSum " + t + " = Σ 3×[37,50,29]", pa, pb, output(m, n), m, n, kk, ta, tb, false);
+                sum("matmulSum " + t + " += Σ 3×[37,50,29] apart, B shared", List.of(a0, a1, a2),
+                        List.of(random(0, 1, sb)), random(0, 1, m, n), m, n, kk, ta, tb, true);
             }
         }
     }
@@ -364,6 +373,14 @@ public final class Verifier extends Comparison {
         ref.matmulBatched(a.stream().map(Pair::r).toList(), b.stream().map(Pair::r).toList(),
                 c.stream().map(Pair::r).toList(), m, n, k, ta, tb, acc);
         for (int i = 0; i < c.size(); i++) compare(op + " #" + i, Kind.MATMUL, c.get(i));
+    }
+
+    private void sum(String op, List<Pair> a, List<Pair> b, Pair c, int m, int n, int k, boolean ta, boolean tb,
+            boolean acc) {
+        test.matmulSum(a.stream().map(Pair::t).toList(), b.stream().map(Pair::t).toList(), c.t(), m, n, k, ta, tb,
+                acc);
+        ref.matmulSum(a.stream().map(Pair::r).toList(), b.stream().map(Pair::r).toList(), c.r(), m, n, k, ta, tb, acc);
+        compare(op, Kind.MATMUL, c);
     }
 
     private void matmul(String op, Pair a, Pair b, Pair c, int m, int n, int k, boolean ta, boolean tb, boolean acc) {

@@ -151,6 +151,18 @@ public final class CpuBackend implements Backend {
         rmsNorm(sum, gain, out, rstd);
     }
 
+    /** One {@link #matmul} after another into c, so the results are those bits exactly. */
+    @Override
+    public void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = Math.max(a.size(), b.size());
+        TttOps.batchCount(a, b, java.util.Collections.nCopies(count, c));
+        for (int i = 0; i < count; i++) {
+            matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c, m, n, k, transA, transB,
+                    accumulate || i > 0);
+        }
+    }
+
     // ---------------------------------------------------------------- embedding
 
     @Override
