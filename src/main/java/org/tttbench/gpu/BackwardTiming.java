@@ -97,7 +97,7 @@ public final class BackwardTiming {
                                 false, inner, c, null, BackendKind.AUTO, false, null);
                         String label = String.format(Locale.ROOT, "%-5s %-6s %-13s %-8s B=%d L=%d c=%-2d", size,
                                 type.flag(), inner ? "inner-bwd" : "full-bwd", dtype.flag(), batch, seqLen, c)
-                                + (!inner && !org.tttbench.model.TttModel.fusedOps() ? " unfused" : "");
+                                + (inner ? "" : GpuTiming.switches());
                         try {
                             summary.addAll(time(config, label, warmup, repeats, breakdown, graph, out));
                         } catch (RuntimeException e) {

@@ -31,7 +31,10 @@ import org.tttbench.verify.Verifier;
  * </pre>
  * --breakdown also prints the device time of each op of one run (each op between its own events,
  * as {@link BackwardTiming} does). {@code -Dtttbench.fusedOps=false} times the model with its ops
- * issued one by one (see {@link org.tttbench.model.TttModel#FUSED_OPS}).
+ * issued one by one (see {@link org.tttbench.model.TttModel#FUSED_OPS}); {@code -Dtttbench.splitK=N}
+ * and {@code -Dtttbench.batchedSums=false} select how the GPU runs products (see
+ * {@link GpuBackend#SPLIT_K}, {@link GpuBackend#BATCHED_SUMS}). Each label names the settings that
+ * are not the defaults.
  * --variants also times the work with every inner-scan kernel the device can run (state
  * placements, cluster sizes).
  * <pre>
@@ -122,7 +125,7 @@ public final class GpuTiming {
                             false, inner, 1, null, BackendKind.AUTO, tf32, null);
                     String label = String.format(Locale.ROOT, "%-8s %-6s %-7s %-8s B=%d L=%d%s", size, type.flag(),
                             inner ? "inner" : "forward", dtype.flag(), batch, seqLen, tf32 ? " tf32" : "")
-                            + (!inner && !org.tttbench.model.TttModel.fusedOps() ? " unfused" : "");
+                            + (inner ? "" : switches());
                     try {
                         if (check) Verifier.checkConfig(config);
                         summary.addAll(time(config, label, warmup, repeats, out, variants == null, breakdown));
@@ -188,6 +191,18 @@ public final class GpuTiming {
             out.flush();
         }
         return lines;
+    }
+
+    /** The settings of the model's ops and products that are not the defaults, for a label. */
+    static String switches() {
+        StringBuilder s = new StringBuilder();
+        if (!org.tttbench.model.TttModel.fusedOps()) s.append(" unfused");
+        int split = Integer.getInteger(GpuBackend.SPLIT_K, 1);
+        if (split > 1) s.append(" splitK=").append(split);
+        if ("false".equalsIgnoreCase(System.getProperty(GpuBackend.BATCHED_SUMS, "true").trim())) {
+            s.append(" chained-sums");
+        }
+        return s.toString();
     }
 
     /** Milliseconds of each timed run, between events recorded around it. */
