@@ -37,3 +37,20 @@ __device__ void swiglu_impl(const T* gate, const T* up, T* out, int n) {
         swiglu_impl<T>(gate, up, out, n);                                                  \
     }
 TTT_FOR_EACH_TYPE(ELEMENTWISE)
+
+// out = parts[0] + ... + parts[count-1] (+ out when accumulate), each part a slice of n at a stride:
+// the partial products of a matrix product split along its inner dimension, added in slice order.
+// float32 only: the parts of a reduced-precision product would be rounded before the sum.
+__device__ void sum_parts_impl(const float* __restrict__ parts, int count, int stride, float* __restrict__ out,
+                               int n, int accumulate) {
+    for (long i = blockIdx.x * (long)blockDim.x + threadIdx.x; i < n; i += (long)gridDim.x * blockDim.x) {
+        float s = parts[i];
+        for (int j = 1; j < count; j++) s += parts[(long)j * stride + i];
+        if (accumulate) s += out[i];
+        out[i] = s;
+    }
+}
+
+extern "C" __global__ void sum_parts_f32(const float* parts, int count, int stride, float* out, int n, int accumulate) {
+    sum_parts_impl(parts, count, stride, out, n, accumulate);
+}

@@ -1,5 +1,7 @@
 package org.tttbench.backend;
 
+import java.util.ArrayList;
+import java.util.List;
 import org.tttbench.config.DType;
 
 /**
@@ -24,6 +26,18 @@ public interface Backend extends TttOps, AutoCloseable {
 
     /** A zero-filled tensor stored in the given type (inner states and norm statistics are float32). */
     Tensor allocate(DType storage, int... shape);
+
+    /**
+     * Zero-filled tensors of the given shapes, in order, stored in the given type; a backend with
+     * one address space (a GPU's) places them back to back in one block, so that ops over several
+     * of them ({@link #fillAll}, {@link #matmulBatched}) can run as one launch. Equal shapes then
+     * lie at a fixed stride.
+     */
+    default List<Tensor> allocateAdjacent(DType storage, List<int[]> shapes) {
+        List<Tensor> out = new ArrayList<>(shapes.size());
+        for (int[] s : shapes) out.add(allocate(storage, s));
+        return out;
+    }
 
     /** Copies host data (rounded to the tensor's storage type) into t; data.length == t.size(). */
     void upload(float[] data, Tensor t);

@@ -1,5 +1,7 @@
 package org.tttbench.backend;
 
+import java.util.List;
+
 /**
  * The operations the TTT model is written against (SPEC §3). Each backend implements every
  * op; {@link org.tttbench.model.TttModel} composes them into forward and backward once.
@@ -18,6 +20,12 @@ public interface TttOps {
     /** Sets every element to {@code value}. */
     void fill(Tensor t, float value);
 
+    /**
+     * {@link #fill} of every tensor in {@code ts}; a backend may set tensors that lie back to back
+     * in its memory (see {@link Backend#allocateAdjacent}) in one pass.
+     */
+    void fillAll(List<Tensor> ts, float value);
+
     /** out = a + b, elementwise (same shapes; out may alias a or b). */
     void add(Tensor a, Tensor b, Tensor out);
 
@@ -29,6 +37,40 @@ public interface TttOps {
      */
     void matmul(Tensor a, Tensor b, Tensor c, int m, int n, int k, boolean transA, boolean transB,
             boolean accumulate);
+
+    /**
+     * {@link #matmul} for i = 0 … c.size()−1 with the same sizes and flags: c[i] = op(a[i]) ·
+     * op(b[i]) (+ c[i] when {@code accumulate}), where a list of one tensor is shared by every
+     * product (the input of the Q, K and V projections, say). Each product is what {@link #matmul}
+     * gives on the same operands, up to the order of float32 sums; a backend may issue them as
+     * one batched launch when
+     * the tensors of each list lie at a fixed stride in its memory (see
+     * {@link Backend#allocateAdjacent}). The c[i] must not overlap each other or any operand.
+     */
+    void matmulBatched(List<Tensor> a, List<Tensor> b, List<Tensor> c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate);
+
+    /**
+     * c = Σᵢ op(a[i]) · op(b[i]) (+ c when {@code accumulate}): the products of {@link #matmul}
+     * with the same sizes and flags, summed into one result, as {@code matmul(a[0], b[0], c, …,
+     * accumulate)} followed by {@code matmul(a[i], b[i], c, …, true)} for each further i (the
+     * input gradient of an input that feeds several products). A list of one tensor is shared;
+     * a backend may run the products as one batched launch and sum them in one more when the
+     * tensors of each list lie at a fixed stride. c must not overlap an operand.
+     */
+    void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA, boolean transB,
+            boolean accumulate);
+
+    /** The number of products of a batched matmul: c's size, with a and b of size one or the same. */
+    static int batchCount(List<Tensor> a, List<Tensor> b, List<Tensor> c) {
+        int count = c.size();
+        if (count == 0) throw new IllegalArgumentException("matmulBatched: no products");
+        if ((a.size() != 1 && a.size() != count) || (b.size() != 1 && b.size() != count)) {
+            throw new IllegalArgumentException("matmulBatched: " + a.size() + " and " + b.size() + " operands for "
+                    + count + " products (each list must hold one shared operand or one per product)");
+        }
+        return count;
+    }
 
     // ---------------------------------------------------------------- embedding
 
@@ -45,6 +87,13 @@ public interface TttOps {
      * reciprocal root rstd [rows] (float32) for the backward.
      */
     void rmsNorm(Tensor x, Tensor gain, Tensor out, Tensor rstd);
+
+    /**
+     * The residual add and the RMSNorm that reads it: sum = a + b as {@link #add} (sum may alias
+     * a or b), then {@link #rmsNorm}(sum, gain, out, rstd) on the stored sum; out must not alias
+     * the others.
+     */
+    void addRmsNorm(Tensor a, Tensor b, Tensor sum, Tensor gain, Tensor out, Tensor rstd);
 
     /** dx += ∂/∂x, dGain += ∂/∂gain of rmsNorm, given its input x, gain, saved rstd and dOut. */
     void rmsNormBackward(Tensor x, Tensor gain, Tensor rstd, Tensor dOut, Tensor dx, Tensor dGain);

@@ -39,10 +39,10 @@ import org.tttbench.model.Workload;
 public final class BackwardTiming {
 
     /** The ops a breakdown names; anything else a backend does is not an op of the model. */
-    private static final Set<String> OPS = Set.of("fill", "add", "matmul", "embedding", "embeddingBackward", "rmsNorm",
-            "rmsNormBackward", "layerNorm", "layerNormBackward", "splitHeads", "splitHeadsBackward", "tttLearningRate",
-            "tttLearningRateBackward", "tokenEta", "tokenEtaBackward", "innerForward", "innerBackward", "swiglu",
-            "swigluBackward");
+    private static final Set<String> OPS = Set.of("fill", "fillAll", "add", "matmul", "matmulBatched", "matmulSum",
+            "embedding", "embeddingBackward", "rmsNorm", "addRmsNorm", "rmsNormBackward", "layerNorm",
+            "layerNormBackward", "splitHeads", "splitHeadsBackward", "tttLearningRate", "tttLearningRateBackward",
+            "tokenEta", "tokenEtaBackward", "innerForward", "innerBackward", "swiglu", "swigluBackward");
 
     private BackwardTiming() {
     }
@@ -111,7 +111,7 @@ public final class BackwardTiming {
                                     repeats, false, inner, c, null, BackendKind.AUTO, false, null);
                             String label = String.format(Locale.ROOT, "%-5s %-6s %-13s %-8s B=%d L=%d c=%-2d", size,
                                     type.flag(), inner ? "inner-bwd" : "full-bwd", dtype.flag(), batch, seqLen, c)
-                                    + (chain.equals("auto") ? "" : " chain=" + chain);
+                                    + (chain.equals("auto") ? "" : " chain=" + chain) + (inner ? "" : GpuTiming.switches());
                             Integer blocks = chain.equals("auto") ? null : Integer.valueOf(chain);
                             try {
                                 summary.addAll(time(config, label, warmup, repeats, breakdown, graph, blocks, out));
@@ -196,7 +196,7 @@ public final class BackwardTiming {
     }
 
     /** A backend that records device events around each op while {@code on}, for a per-op breakdown. */
-    private static final class OpTimer {
+    static final class OpTimer {
         private final GpuBackend g;
         private final GpuRuntime rt;
         private final List<long[]> events = new ArrayList<>();
@@ -234,6 +234,24 @@ public final class BackwardTiming {
         }
 
         private static String label(String op, Object[] a) {
+            if (op.equals("fillAll")) return "fillAll (" + ((List<?>) a[0]).size() + " tensors)";
+            if (op.equals("matmulBatched")) {
+                // matmulBatched(a, b, c, m, n, k, transA, transB, accumulate): which operand is shared says which
+                // products they are (one input to several weights, or several weight gradients from one input).
+                List<?> la = (List<?>) a[0];
+                List<?> lb = (List<?>) a[1];
+                String shared = la.size() == 1 && lb.size() > 1 ? ", A shared" : lb.size() == 1 && la.size() > 1
+                        ? ", B shared" : "";
+                return String.format(Locale.ROOT, "matmulBatched %d× %dx%dx%d%s%s%s", ((List<?>) a[2]).size(),
+                        (int) a[3], (int) a[4], (int) a[5], (boolean) a[6] ? " Aᵀ" : "", (boolean) a[7] ? " Bᵀ" : "",
+                        shared);
+            }
+            if (op.equals("matmulSum")) {
+                // matmulSum(a, b, c, m, n, k, transA, transB, accumulate): several products summed into one result.
+                return String.format(Locale.ROOT, "matmulSum %d× %dx%dx%d%s%s",
+                        Math.max(((List<?>) a[0]).size(), ((List<?>) a[1]).size()), (int) a[3], (int) a[4], (int) a[5],
+                        (boolean) a[6] ? " Aᵀ" : "", (boolean) a[7] ? " Bᵀ" : "");
+            }
             if (!op.equals("matmul")) return op;
             // matmul(a, b, c, m, n, k, transA, transB, accumulate)
             return String.format(Locale.ROOT, "matmul %dx%dx%d%s%s", (int) a[3], (int) a[4], (int) a[5],

@@ -36,6 +36,19 @@ public final class GpuBackend implements Backend {
     private static final List<String> MODULES =
             List.of("elementwise", "embedding", "norms", "ttt_inputs", "ttt_linear", "ttt_mlp");
     private static final int THREADS = 256;
+    /**
+     * System property: {@code -Dtttbench.splitK=N} splits each float32 product with fewer 128×128
+     * output tiles than the device has multiprocessors into up to N products along k, run as one
+     * batched launch into a workspace and summed by one more launch (default 1: off). Whether
+     * the extra pass pays for the fuller device only a measurement says.
+     */
+    public static final String SPLIT_K = "tttbench.splitK";
+    /**
+     * System property: {@code -Dtttbench.batchedSums=false} runs the products of
+     * {@link #matmulSum} one after another, accumulating, instead of as one batched launch and a
+     * sum (default true).
+     */
+    public static final String BATCHED_SUMS = "tttbench.batchedSums";
     /** Threads of one inner-scan block (the kernels' launch bound): 8 warps, 4 on CDNA. */
     private static final int SCAN_THREADS = 256;
 
@@ -55,6 +68,14 @@ public final class GpuBackend implements Backend {
     private InnerVariant forcedVariant;
     private long workspace;
     private long workspaceBytes;
+    /** Whether {@link #matmulSum} may batch its products ({@link #BATCHED_SUMS}). */
+    private boolean batchedSums = !"false".equalsIgnoreCase(System.getProperty(BATCHED_SUMS, "true").trim());
+    /** Most parts a float32 product under one wave of output tiles is split into along k (1: never). */
+    private int splitK = Math.max(1, Integer.getInteger(SPLIT_K, 1));
+    /** Split every product that can be, not only those under one wave (to check the path on small shapes). */
+    private boolean splitAlways;
+    private long splitWorkspace;
+    private long splitWorkspaceBytes;
     private boolean closed;
 
     public GpuBackend(GpuRuntime runtime, DType dtype, boolean tf32) {
@@ -115,6 +136,34 @@ public final class GpuBackend implements Backend {
         long ptr = memory.carve(bytes);
         rt.memset(ptr, 0, bytes);
         return new GpuTensor(ptr, shape.clone(), storage, n);
+    }
+
+    /** One carve holding every tensor, each at the arena's alignment, so equal shapes lie at a fixed stride. */
+    @Override
+    public List<Tensor> allocateAdjacent(DType storage, List<int[]> shapes) {
+        long[] elements = new long[shapes.size()];
+        long total = 0;
+        for (int i = 0; i < elements.length; i++) {
+            long n = 1;
+            for (int d : shapes.get(i)) {
+                if (d <= 0) {
+                    throw new IllegalArgumentException("tensor dimensions must be positive: " + Arrays.toString(shapes.get(i)));
+                }
+                n = Math.multiplyExact(n, d);
+            }
+            elements[i] = n;
+            total = Math.addExact(total, DeviceArena.align(n * storage.bytes()));
+        }
+        List<Tensor> out = new ArrayList<>(elements.length);
+        if (elements.length == 0) return out;
+        long base = memory.carve(total);
+        rt.memset(base, 0, total);
+        long at = base;
+        for (int i = 0; i < elements.length; i++) {
+            out.add(new GpuTensor(at, shapes.get(i).clone(), storage, elements[i]));
+            at += DeviceArena.align(elements[i] * storage.bytes());
+        }
+        return out;
     }
 
     @Override
@@ -248,6 +297,53 @@ public final class GpuBackend implements Backend {
         kernel("fill", g.dtype()).p(g).f(value).i(n).launch(blocks(n), THREADS, 0);
     }
 
+    /**
+     * Tensors that lie back to back (as {@link #allocateAdjacent} places them; the alignment gap
+     * after each belongs to it) are set as one range: a gradient set of a whole model in one
+     * launch instead of one per parameter.
+     */
+    @Override
+    public void fillAll(List<Tensor> ts, float value) {
+        List<GpuTensor> sorted = new ArrayList<>();
+        for (Tensor t : ts) sorted.add(gpu(t));
+        sorted.sort((x, y) -> Long.compareUnsigned(x.ptr(), y.ptr()));
+        int i = 0;
+        while (i < sorted.size()) {
+            GpuTensor first = sorted.get(i);
+            long end = first.ptr() + first.bytes();
+            int j = i + 1;
+            // A run: same storage type (a non-zero value is written per type), each starting where the previous one's
+            // aligned extent ends (or at the same place: a tensor named twice).
+            while (j < sorted.size()) {
+                GpuTensor next = sorted.get(j);
+                GpuTensor prev = sorted.get(j - 1);
+                boolean adjacent = next.ptr() == prev.ptr() + DeviceArena.align(prev.bytes()) || next.ptr() == prev.ptr();
+                if (!adjacent || (value != 0f && next.dtype() != first.dtype())) break;
+                end = Math.max(end, next.ptr() + next.bytes());
+                j++;
+            }
+            fillRange(first.ptr(), end - first.ptr(), first.dtype(), value);
+            i = j;
+        }
+    }
+
+    /** Sets {@code bytes} bytes from {@code ptr} to {@code value} stored as {@code type}. */
+    private void fillRange(long ptr, long bytes, DType type, float value) {
+        if (bytes <= 0) return;
+        // +0.0 is all zero bits in every storage type.
+        if (Float.floatToRawIntBits(value) == 0) {
+            rt.memset(ptr, 0, bytes);
+            return;
+        }
+        long n = bytes / type.bytes();
+        long piece = Integer.MAX_VALUE / 2;
+        for (long off = 0; off < n; off += piece) {
+            int count = (int) Math.min(piece, n - off);
+            call.start(function("fill", type)).p(ptr + off * type.bytes()).f(value).i(count)
+                    .launch(blocks(count), THREADS, 0);
+        }
+    }
+
     @Override
     public void add(Tensor a, Tensor b, Tensor out) {
         GpuTensor o = gpu(out);
@@ -269,8 +365,153 @@ public final class GpuBackend implements Backend {
         requireSize("matmul", "c", gc, (long) m * n);
         sameType("matmul", gc.dtype(), ga, gb);
         ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        int parts = splitParts(m, n, k, gc.dtype());
+        if (parts > 1) {
+            // Part i reads columns [i·k/p, (i+1)·k/p) of op(A) and the same rows of op(B); the leading
+            // dimensions stay those of the whole operands.
+            int depth = k / parts;
+            long strideA = transA ? (long) depth * m : depth;
+            long strideB = transB ? depth : (long) depth * n;
+            long mn = (long) m * n;
+            long ws = splitWorkspace(mn * parts * 4);
+            blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), depth, 1f, gb.ptr(),
+                    g.ldFirst(), strideB, ga.ptr(), g.ldSecond(), strideA, 0f, ws, g.ldResult(), mn, parts,
+                    DType.FLOAT32, tf32);
+            call.start(function("sum_parts", DType.FLOAT32)).p(ws).i(parts).i((int) mn).p(gc).i((int) mn)
+                    .i(accumulate ? 1 : 0).launch(blocks(mn), THREADS, 0);
+            return;
+        }
         blas.gemm(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f, gb.ptr(), g.ldFirst(),
                 ga.ptr(), g.ldSecond(), accumulate ? 1f : 0f, gc.ptr(), g.ldResult(), gc.dtype(), tf32);
+    }
+
+    /**
+     * Sets the split of float32 products along k ({@link #SPLIT_K}); {@code always} splits every
+     * product that can be, whatever its size, so that small checks take the path too.
+     */
+    public void forceSplitK(int parts, boolean always) {
+        this.splitK = Math.max(1, parts);
+        this.splitAlways = always;
+    }
+
+    /**
+     * How many parts a product is split into along k: 1 unless split-K is on, the product is
+     * float32 and under one wave of 128×128 output tiles; else the most parts up to the setting
+     * that divide k into pieces of at least 64 (8 when forced).
+     */
+    private int splitParts(int m, int n, int k, DType type) {
+        if (splitK <= 1 || type != DType.FLOAT32) return 1;
+        long tiles = (long) ((m + 127) / 128) * ((n + 127) / 128);
+        if (!splitAlways && tiles >= rt.multiprocessorCount()) return 1;
+        int least = splitAlways ? 8 : 64;
+        for (int p = splitK; p > 1; p--) {
+            if (k % p == 0 && k / p >= least && (long) m * n * p <= Integer.MAX_VALUE) return p;
+        }
+        return 1;
+    }
+
+    /** Sets whether {@link #matmulSum} batches its products ({@link #BATCHED_SUMS}). */
+    public void batchedSums(boolean on) {
+        this.batchedSums = on;
+    }
+
+    /** The partial products of a split product (or of a sum of products), grown on first use of a larger one (setup or warmup). */
+    private long splitWorkspace(long bytes) {
+        if (bytes > splitWorkspaceBytes) {
+            splitWorkspace = memory.carve(bytes);
+            splitWorkspaceBytes = bytes;
+        }
+        return splitWorkspace;
+    }
+
+    /**
+     * One strided-batched BLAS call when each operand list is one shared tensor (stride 0) or
+     * tensors at a fixed positive stride, and the results do not overlap; otherwise one
+     * {@link #matmul} per product. Small products (the 125m projections, under one wave of
+     * output tiles each) then fill the device together.
+     */
+    @Override
+    public void matmulBatched(List<Tensor> a, List<Tensor> b, List<Tensor> c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = org.tttbench.backend.TttOps.batchCount(a, b, c);
+        DType type = gpu(c.get(0)).dtype();
+        for (int i = 0; i < count; i++) {
+            requireSize("matmulBatched", "a", gpu(a.get(a.size() == 1 ? 0 : i)), (long) m * k);
+            requireSize("matmulBatched", "b", gpu(b.get(b.size() == 1 ? 0 : i)), (long) k * n);
+            requireSize("matmulBatched", "c", gpu(c.get(i)), (long) m * n);
+        }
+        sameType("matmulBatched", type, a.toArray(Tensor[]::new));
+        sameType("matmulBatched", type, b.toArray(Tensor[]::new));
+        sameType("matmulBatched", type, c.toArray(Tensor[]::new));
+        long strideA = stride(a, type);
+        long strideB = stride(b, type);
+        long strideC = stride(c, type);
+        if (count == 1 || strideA < 0 || strideB < 0 || strideC < (long) m * n) {
+            for (int i = 0; i < count; i++) {
+                matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c.get(i), m, n, k, transA, transB,
+                        accumulate);
+            }
+            return;
+        }
+        ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f,
+                gpu(b.get(0)).ptr(), g.ldFirst(), strideB, gpu(a.get(0)).ptr(), g.ldSecond(), strideA,
+                accumulate ? 1f : 0f, gpu(c.get(0)).ptr(), g.ldResult(), strideC, count, type, tf32);
+    }
+
+    /**
+     * Float32 products whose operands lie at fixed strides run as one strided-batched launch into
+     * a workspace, then one launch sums them (plus c when accumulating) into c: at 125m the three
+     * 2048×768×768 products of Q, K and V's input gradient each fill under a wave, and chained
+     * they run one after another. Otherwise, and for 16-bit storage (whose parts would be rounded
+     * apart, as the chain rounds each partial sum), one {@link #matmul} after another.
+     */
+    @Override
+    public void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = Math.max(a.size(), b.size());
+        org.tttbench.backend.TttOps.batchCount(a, b, java.util.Collections.nCopies(count, c));
+        GpuTensor gc = gpu(c);
+        DType type = gc.dtype();
+        for (int i = 0; i < count; i++) {
+            requireSize("matmulSum", "a", gpu(a.get(a.size() == 1 ? 0 : i)), (long) m * k);
+            requireSize("matmulSum", "b", gpu(b.get(b.size() == 1 ? 0 : i)), (long) k * n);
+        }
+        requireSize("matmulSum", "c", gc, (long) m * n);
+        sameType("matmulSum", type, a.toArray(Tensor[]::new));
+        sameType("matmulSum", type, b.toArray(Tensor[]::new));
+        long strideA = stride(a, type);
+        long strideB = stride(b, type);
+        long mn = (long) m * n;
+        if (!batchedSums || count == 1 || type != DType.FLOAT32 || strideA < 0 || strideB < 0
+                || mn * count > Integer.MAX_VALUE) {
+            for (int i = 0; i < count; i++) {
+                matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c, m, n, k, transA, transB,
+                        accumulate || i > 0);
+            }
+            return;
+        }
+        ColumnMajorGemm g = ColumnMajorGemm.of(m, n, k, transA, transB);
+        long ws = splitWorkspace(mn * count * 4);
+        blas.gemmStridedBatched(g.transFirst(), g.transSecond(), g.rows(), g.cols(), g.depth(), 1f,
+                gpu(b.get(0)).ptr(), g.ldFirst(), strideB, gpu(a.get(0)).ptr(), g.ldSecond(), strideA, 0f, ws,
+                g.ldResult(), mn, count, DType.FLOAT32, tf32);
+        call.start(function("sum_parts", DType.FLOAT32)).p(ws).i(count).i((int) mn).p(gc).i((int) mn)
+                .i(accumulate ? 1 : 0).launch(blocks(mn), THREADS, 0);
+    }
+
+    /**
+     * The stride in elements from each tensor of {@code ts} to the next: 0 for one shared
+     * tensor, −1 when they do not lie at one fixed positive stride.
+     */
+    private long stride(List<Tensor> ts, DType type) {
+        if (ts.size() == 1) return 0;
+        long step = gpu(ts.get(1)).ptr() - gpu(ts.get(0)).ptr();
+        if (step <= 0 || step % type.bytes() != 0) return -1;
+        for (int i = 2; i < ts.size(); i++) {
+            if (gpu(ts.get(i)).ptr() - gpu(ts.get(i - 1)).ptr() != step) return -1;
+        }
+        return step / type.bytes();
     }
 
     // ---------------------------------------------------------------- embedding
@@ -306,6 +547,21 @@ public final class GpuBackend implements Backend {
         sameType("rmsNorm", gx.dtype(), gain, out);
         statistic("rmsNorm", "rstd", rstd, rows);
         kernel("rmsnorm", gx.dtype()).p(gx).p(gain).p(out).p(rstd).i(rows).i(dim)
+                .f((float) ModelConfig.RMS_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
+    }
+
+    /** One launch: each row's sum is stored and normed while it is on chip, instead of written and read again. */
+    @Override
+    public void addRmsNorm(Tensor a, Tensor b, Tensor sum, Tensor gain, Tensor out, Tensor rstd) {
+        GpuTensor gs = gpu(sum);
+        int dim = Math.toIntExact(gain.size());
+        int rows = rows("addRmsNorm", gs, dim);
+        sameShape("addRmsNorm", a, gs);
+        sameShape("addRmsNorm", b, gs);
+        sameShape("addRmsNorm", out, gs);
+        sameType("addRmsNorm", gs.dtype(), a, b, gain, out);
+        statistic("addRmsNorm", "rstd", rstd, rows);
+        kernel("add_rmsnorm", gs.dtype()).p(a).p(b).p(gs).p(gain).p(out).p(rstd).i(rows).i(dim)
                 .f((float) ModelConfig.RMS_NORM_EPS).launch(Math.min(rows, 65535), THREADS, 0);
     }
 
@@ -676,9 +932,9 @@ public final class GpuBackend implements Backend {
         if (kernel.startsWith("ttt_linear_")) return "ttt_linear";
         if (kernel.startsWith("ttt_mlp_")) return "ttt_mlp";
         return switch (kernel) {
-            case "fill", "add", "swiglu" -> "elementwise";
+            case "fill", "add", "swiglu", "sum_parts" -> "elementwise";
             case "embedding" -> "embedding";
-            case "rmsnorm", "layernorm" -> "norms";
+            case "rmsnorm", "layernorm", "add_rmsnorm" -> "norms";
             case "split_heads", "ttt_lr", "token_eta" -> "ttt_inputs";
             default -> throw new IllegalArgumentException("no module holds kernel " + kernel);
         };

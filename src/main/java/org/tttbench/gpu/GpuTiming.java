@@ -27,8 +27,14 @@ import org.tttbench.verify.Verifier;
  * <pre>
  * java -cp benchmarks.jar org.tttbench.gpu.GpuTiming --model-size 125m,1b --ttt-type linear,mlp
  *      [--what forward,inner] [--dtype float32] [--batch 1] [--seq-len 2048] [--warmup 3]
- *      [--repeats 10] [--tf32] [--ceilings] [--no-check] [--variants]
+ *      [--repeats 10] [--tf32] [--ceilings] [--no-check] [--variants] [--breakdown]
  * </pre>
+ * --breakdown also prints the device time of each op of one run (each op between its own events,
+ * as {@link BackwardTiming} does). {@code -Dtttbench.fusedOps=false} times the model with its ops
+ * issued one by one (see {@link org.tttbench.model.TttModel#FUSED_OPS}); {@code -Dtttbench.splitK=N}
+ * and {@code -Dtttbench.batchedSums=false} select how the GPU runs products (see
+ * {@link GpuBackend#SPLIT_K}, {@link GpuBackend#BATCHED_SUMS}). Each label names the settings that
+ * are not the defaults.
  * --variants also times the work with every inner-scan kernel the device can run (state
  * placements, cluster sizes).
  * <pre>
@@ -69,6 +75,7 @@ public final class GpuTiming {
         boolean tf32 = false;
         boolean ceilings = false;
         boolean check = true;
+        boolean breakdown = false;
         List<InnerVariant> variants = List.of();
         try {
             for (int i = 0; i < args.length; i++) {
@@ -78,6 +85,7 @@ public final class GpuTiming {
                     case "--ceilings" -> ceilings = true;
                     case "--no-check" -> check = false;
                     case "--variants" -> variants = null;
+                    case "--breakdown" -> breakdown = true;
                     default -> {
                         if (i + 1 >= args.length) throw new IllegalArgumentException("unknown option or missing value: " + a);
                         String v = args[++i];
@@ -116,10 +124,11 @@ public final class GpuTiming {
                     BenchConfig config = new BenchConfig(size, type, false, batch, seqLen, 16, dtype, warmup, repeats,
                             false, inner, 1, null, BackendKind.AUTO, tf32, null);
                     String label = String.format(Locale.ROOT, "%-8s %-6s %-7s %-8s B=%d L=%d%s", size, type.flag(),
-                            inner ? "inner" : "forward", dtype.flag(), batch, seqLen, tf32 ? " tf32" : "");
+                            inner ? "inner" : "forward", dtype.flag(), batch, seqLen, tf32 ? " tf32" : "")
+                            + (inner ? "" : switches());
                     try {
                         if (check) Verifier.checkConfig(config);
-                        summary.addAll(time(config, label, warmup, repeats, out, variants == null));
+                        summary.addAll(time(config, label, warmup, repeats, out, variants == null, breakdown));
                     } catch (RuntimeException e) {
                         out.println(label + "  FAILED: " + e.getMessage());
                         summary.add(label + "  FAILED");
@@ -138,11 +147,13 @@ public final class GpuTiming {
      *                     not only the one chosen for it
      */
     private static List<String> time(BenchConfig config, String label, int warmup, int repeats, PrintStream out,
-            boolean everyVariant) {
+            boolean everyVariant, boolean breakdown) {
         List<String> lines = new ArrayList<>();
         try (Backend b = Backends.open(config.backend(), config.dtype(), config.tf32())) {
             if (!(b instanceof GpuBackend g)) throw new IllegalStateException("no GPU backend");
-            Workload wl = Workload.build(b, config, config.innerOnly() ? Workload.Kind.INNER_FORWARD : Workload.Kind.FORWARD);
+            BackwardTiming.OpTimer timer = breakdown ? new BackwardTiming.OpTimer(g) : null;
+            Workload wl = Workload.build(timer != null ? timer.proxy() : b, config,
+                    config.innerOnly() ? Workload.Kind.INNER_FORWARD : Workload.Kind.FORWARD);
             b.synchronize();
             GpuRuntime rt = g.runtime();
             ModelConfig m = config.model();
@@ -166,12 +177,32 @@ public final class GpuTiming {
             String mem = String.format(Locale.ROOT, "peak %.2f GiB", b.peakMemoryBytes() / (double) (1L << 30));
             lines.add(label + "  ops:   " + Stats.of(eager).format() + "  " + mem);
             lines.add(label + "  graph: " + Stats.of(graph).format());
-            out.println(lines.get(0));
-            out.println(lines.get(1));
+            out.println(lines.get(lines.size() - 2));
+            out.println(lines.get(lines.size() - 1));
+            if (timer != null) {
+                timer.on = true;
+                wl.run();
+                b.synchronize();
+                timer.on = false;
+                out.println(label + "  breakdown of one run (each op between its own events):");
+                timer.report(out);
+            }
             out.println("  device: " + b.device());
             out.flush();
         }
         return lines;
+    }
+
+    /** The settings of the model's ops and products that are not the defaults, for a label. */
+    static String switches() {
+        StringBuilder s = new StringBuilder();
+        if (!org.tttbench.model.TttModel.fusedOps()) s.append(" unfused");
+        int split = Integer.getInteger(GpuBackend.SPLIT_K, 1);
+        if (split > 1) s.append(" splitK=").append(split);
+        if ("false".equalsIgnoreCase(System.getProperty(GpuBackend.BATCHED_SUMS, "true").trim())) {
+            s.append(" chained-sums");
+        }
+        return s.toString();
     }
 
     /** Milliseconds of each timed run, between events recorded around it. */

@@ -1,9 +1,12 @@
 package org.tttbench.model;
 
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Predicate;
 import java.util.stream.IntStream;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.Tensor;
@@ -17,9 +20,29 @@ public final class Parameters {
     private final List<ParameterSpec> specs;
     private final Map<String, Tensor> tensors = new LinkedHashMap<>();
 
+    /**
+     * Every tensor in one block of the backend's memory, in state-dict order (see
+     * {@link Backend#allocateAdjacent}): the gradients are then zeroed in one pass, and the
+     * weights read together by one product (Q, K and V; gate and up) lie at a fixed stride.
+     */
     public Parameters(Backend backend, List<ParameterSpec> specs) {
+        this(backend, specs, name -> true);
+    }
+
+    /**
+     * As {@link #Parameters(Backend, List)}, with the tensors {@code placeFirst} names at the
+     * start of the block and the others after them, each group in state-dict order: a set of
+     * gradients of which only some are accumulated can have just those zeroed, as one range.
+     */
+    public Parameters(Backend backend, List<ParameterSpec> specs, Predicate<String> placeFirst) {
         this.specs = List.copyOf(specs);
-        for (ParameterSpec s : specs) tensors.put(s.name(), backend.allocate(s.shape()));
+        List<ParameterSpec> order = new ArrayList<>();
+        for (ParameterSpec s : specs) if (placeFirst.test(s.name())) order.add(s);
+        for (ParameterSpec s : specs) if (!placeFirst.test(s.name())) order.add(s);
+        List<Tensor> all = backend.allocateAdjacent(backend.dtype(), order.stream().map(ParameterSpec::shape).toList());
+        Map<String, Tensor> byName = new HashMap<>();
+        for (int i = 0; i < order.size(); i++) byName.put(order.get(i).name(), all.get(i));
+        for (ParameterSpec s : specs) tensors.put(s.name(), byName.get(s.name()));
     }
 
     public List<ParameterSpec> specs() {
@@ -73,8 +96,8 @@ public final class Parameters {
         });
     }
 
-    /** Sets every tensor to zero (gradients, before a backward pass). */
+    /** Sets every tensor to zero (gradients, before a backward pass), in one op. */
     public void zero(Backend backend) {
-        for (Tensor t : tensors.values()) backend.fill(t, 0f);
+        backend.fillAll(List.copyOf(tensors.values()), 0f);
     }
 }

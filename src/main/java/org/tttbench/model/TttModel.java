@@ -17,7 +17,17 @@ import org.tttbench.config.ModelConfig;
  */
 public final class TttModel {
 
+    /**
+     * System property that turns the fused issue of ops off ({@code -Dtttbench.fusedOps=false}):
+     * Q, K, V and gate, up as one batched product each (and their weight and input gradients), each
+     * residual add together with the RMSNorm that reads its sum, and the gradients zeroed in one
+     * op. On (the default) or off, the CPU reference gives the same bits; the switch is there to
+     * time both on a GPU.
+     */
+    public static final String FUSED_OPS = "tttbench.fusedOps";
+
     private final Backend be;
+    private final boolean fused;
     private final ModelConfig cfg;
     private final int batch;
     private final int seqLen;
@@ -45,6 +55,8 @@ public final class TttModel {
     private final Tensor dk;
     private final Tensor dv;
     private final InnerGrads innerGrads;
+    /** The gradients only ever accumulated into (see {@link #overwritten}), zeroed before a fused backward. */
+    private final List<Tensor> accumulatedGrads = new ArrayList<>();
 
     /** Activations of one block, kept from the forward for the backward. */
     private record LayerActivations(
@@ -62,6 +74,7 @@ public final class TttModel {
     public TttModel(Backend backend, ModelConfig cfg, Parameters weights, int[] ids, int batch, int seqLen,
             boolean training, int interval) {
         this.be = backend;
+        this.fused = fusedOps();
         this.cfg = cfg;
         this.batch = batch;
         this.seqLen = seqLen;
@@ -77,14 +90,17 @@ public final class TttModel {
         // Without training, one set of activations is reused by every layer.
         int sets = training ? cfg.layers() : 1;
         for (int i = 0; i < sets; i++) {
+            // Outputs of one batched product lie at a fixed stride.
+            List<Tensor> qkv = adjacent(3, tokens, d);
+            List<Tensor> gateUp = adjacent(2, tokens, cfg.ffn());
             acts.add(new LayerActivations(
                     be.allocate(tokens, d), be.allocate(DType.FLOAT32, tokens), be.allocate(tokens, d),
-                    be.allocate(tokens, d), be.allocate(tokens, d), be.allocate(tokens, d),
+                    qkv.get(0), qkv.get(1), qkv.get(2),
                     be.allocate(batch, h, seqLen, f), be.allocate(batch, h, seqLen, f), be.allocate(batch, h, seqLen, f),
                     be.allocate(batch, h, seqLen), be.allocate(cfg.miniBatch()), be.allocate(tokens, d),
                     be.allocate(DType.FLOAT32, tokens), be.allocate(DType.FLOAT32, tokens), be.allocate(tokens, d),
                     be.allocate(tokens, d), be.allocate(DType.FLOAT32, tokens), be.allocate(tokens, d),
-                    be.allocate(tokens, cfg.ffn()), be.allocate(tokens, cfg.ffn()), be.allocate(tokens, cfg.ffn()),
+                    gateUp.get(0), gateUp.get(1), be.allocate(tokens, cfg.ffn()),
                     training ? be.allocate(DType.FLOAT32, slots, batch, h, cfg.innerStateSize()) : null));
         }
         this.hFinal = be.allocate(tokens, d);
@@ -94,16 +110,23 @@ public final class TttModel {
         if (training) {
             this.dLogits = be.allocate(tokens, cfg.vocab());
             be.fill(dLogits, 1f);
-            this.grads = new Parameters(be, weights.specs());
+            // Gradients a product overwrites lie after the ones that are accumulated, which are zeroed as one range.
+            this.grads = fused ? new Parameters(be, weights.specs(), name -> !overwritten(name))
+                    : new Parameters(be, weights.specs());
+            grads.byName().forEach((name, g) -> {
+                if (!overwritten(name)) accumulatedGrads.add(g);
+            });
             this.dh = be.allocate(tokens, d);
             this.dTmp = be.allocate(tokens, d);
             this.dFfnS = be.allocate(tokens, cfg.ffn());
-            this.dGate = be.allocate(tokens, cfg.ffn());
-            this.dUp = be.allocate(tokens, cfg.ffn());
+            List<Tensor> dGateUp = adjacent(2, tokens, cfg.ffn());
+            this.dGate = dGateUp.get(0);
+            this.dUp = dGateUp.get(1);
             this.dInnerOut = be.allocate(tokens, d);
-            this.dq = be.allocate(tokens, d);
-            this.dk = be.allocate(tokens, d);
-            this.dv = be.allocate(tokens, d);
+            List<Tensor> dqkv = adjacent(3, tokens, d);
+            this.dq = dqkv.get(0);
+            this.dk = dqkv.get(1);
+            this.dv = dqkv.get(2);
             this.innerGrads = new InnerGrads(
                     be.allocate(batch, h, seqLen, f), be.allocate(batch, h, seqLen, f), be.allocate(batch, h, seqLen, f),
                     be.allocate(batch, h, seqLen), be.allocate(cfg.miniBatch()),
@@ -115,6 +138,30 @@ public final class TttModel {
             this.dq = this.dk = this.dv = null;
             this.innerGrads = null;
         }
+    }
+
+    /** Whether {@link #FUSED_OPS} asks for the fused issue of ops (the default). */
+    public static boolean fusedOps() {
+        return !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS, "true").trim());
+    }
+
+    /** Whether this model issues the fused ops ({@link #FUSED_OPS} as it was at construction). */
+    public boolean fused() {
+        return fused;
+    }
+
+    /**
+     * Whether the fused backward's first write to this gradient is a product that overwrites it
+     * (the weights of linear layers, and the embedding, whose LM-head gradient comes before the
+     * lookup's): each is written by exactly one product per backward, every other op only adds
+     * to it later, so it needs no zeroing. Every other gradient is only ever accumulated.
+     */
+    static boolean overwritten(String name) {
+        return name.equals("model.embed_tokens.weight") || name.endsWith("_proj.weight");
+    }
+
+    private List<Tensor> adjacent(int count, int... shape) {
+        return be.allocateAdjacent(be.dtype(), java.util.Collections.nCopies(count, shape));
     }
 
     public ModelConfig config() {
@@ -174,10 +221,19 @@ public final class TttModel {
         for (int l = 0; l < cfg.layers(); l++) {
             LayerActivations a = acts.get(training ? l : 0);
             if (a.hIn() != h) throw new IllegalStateException("activation chain broken at layer " + l);
-            be.rmsNorm(h, weights.get(p(l, "seq_norm.weight")), a.xn(), a.rstdSeq());
-            be.matmul(a.xn(), weights.get(t(l, "q_proj.weight")), a.q(), tokens, d, d, false, true, false);
-            be.matmul(a.xn(), weights.get(t(l, "k_proj.weight")), a.k(), tokens, d, d, false, true, false);
-            be.matmul(a.xn(), weights.get(t(l, "v_proj.weight")), a.v(), tokens, d, d, false, true, false);
+            // Fused, the norm of every block's input after the first ran with the residual add that made it.
+            if (l == 0 || !fused) be.rmsNorm(h, weights.get(p(l, "seq_norm.weight")), a.xn(), a.rstdSeq());
+            Tensor wq = weights.get(t(l, "q_proj.weight"));
+            Tensor wk = weights.get(t(l, "k_proj.weight"));
+            Tensor wv = weights.get(t(l, "v_proj.weight"));
+            if (fused) {
+                be.matmulBatched(List.of(a.xn()), List.of(wq, wk, wv), List.of(a.q(), a.k(), a.v()), tokens, d, d,
+                        false, true, false);
+            } else {
+                be.matmul(a.xn(), wq, a.q(), tokens, d, d, false, true, false);
+                be.matmul(a.xn(), wk, a.k(), tokens, d, d, false, true, false);
+                be.matmul(a.xn(), wv, a.v(), tokens, d, d, false, true, false);
+            }
             be.splitHeads(a.q(), a.xqh(), hh, k, true);
             be.splitHeads(a.k(), a.xkh(), hh, k, true);
             be.splitHeads(a.v(), a.xvh(), hh, k, false);
@@ -189,18 +245,41 @@ public final class TttModel {
                     a.post(), a.postMean(), a.postRstd());
             // hMid = h + post · Woᵀ: the projection lands in hMid, then the residual is added.
             be.matmul(a.post(), weights.get(t(l, "o_proj.weight")), a.hMid(), tokens, d, d, false, true, false);
-            be.add(a.hMid(), h, a.hMid());
-            be.rmsNorm(a.hMid(), weights.get(p(l, "ffn_norm.weight")), a.y(), a.rstdFfn());
-            be.matmul(a.y(), weights.get(p(l, "mlp.gate_proj.weight")), a.gate(), tokens, cfg.ffn(), d, false, true, false);
-            be.matmul(a.y(), weights.get(p(l, "mlp.up_proj.weight")), a.up(), tokens, cfg.ffn(), d, false, true, false);
+            Tensor ffnGain = weights.get(p(l, "ffn_norm.weight"));
+            if (fused) {
+                be.addRmsNorm(a.hMid(), h, a.hMid(), ffnGain, a.y(), a.rstdFfn());
+            } else {
+                be.add(a.hMid(), h, a.hMid());
+                be.rmsNorm(a.hMid(), ffnGain, a.y(), a.rstdFfn());
+            }
+            Tensor wGate = weights.get(p(l, "mlp.gate_proj.weight"));
+            Tensor wUp = weights.get(p(l, "mlp.up_proj.weight"));
+            if (fused) {
+                be.matmulBatched(List.of(a.y()), List.of(wGate, wUp), List.of(a.gate(), a.up()), tokens, cfg.ffn(), d,
+                        false, true, false);
+            } else {
+                be.matmul(a.y(), wGate, a.gate(), tokens, cfg.ffn(), d, false, true, false);
+                be.matmul(a.y(), wUp, a.up(), tokens, cfg.ffn(), d, false, true, false);
+            }
             be.swiglu(a.gate(), a.up(), a.swi());
             Tensor next = l + 1 < acts.size() ? acts.get(l + 1).hIn() : residualOut;
             be.matmul(a.swi(), weights.get(p(l, "mlp.down_proj.weight")), next, tokens, d, cfg.ffn(), false, true,
                     false);
-            be.add(next, a.hMid(), next);
+            if (fused) {
+                // next = hMid + swi · Wdownᵀ, normed for the next block (or by the final norm) in the same pass.
+                if (l + 1 < cfg.layers()) {
+                    LayerActivations an = acts.get(training ? l + 1 : 0);
+                    be.addRmsNorm(next, a.hMid(), next, weights.get(p(l + 1, "seq_norm.weight")), an.xn(),
+                            an.rstdSeq());
+                } else {
+                    be.addRmsNorm(next, a.hMid(), next, weights.get("model.norm.weight"), hFinal, rstdFinal);
+                }
+            } else {
+                be.add(next, a.hMid(), next);
+            }
             h = next;
         }
-        be.rmsNorm(h, weights.get("model.norm.weight"), hFinal, rstdFinal);
+        if (!fused) be.rmsNorm(h, weights.get("model.norm.weight"), hFinal, rstdFinal);
         be.matmul(hFinal, embed, logits, tokens, cfg.vocab(), d, false, true, false);
     }
 
@@ -214,11 +293,18 @@ public final class TttModel {
         int hh = cfg.heads();
         int k = cfg.miniBatch();
         int ffn = cfg.ffn();
-        grads.zero(be);
+        // Fused, the products below overwrite the gradients of the linear layers (beta = 0 on a GPU: the old
+        // contents are never read), so only the accumulated ones are zeroed; otherwise all are, one by one.
+        boolean accumulateAll = !fused;
+        if (fused) {
+            be.fillAll(accumulatedGrads, 0f);
+        } else {
+            for (Tensor g : grads.byName().values()) be.fill(g, 0f);
+        }
         Tensor embed = weights.get("model.embed_tokens.weight");
         Tensor dEmbed = grads.get("model.embed_tokens.weight");
         be.matmul(dLogits, embed, dTmp, tokens, d, cfg.vocab(), false, false, false);
-        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, true);
+        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, accumulateAll);
         be.fill(dh, 0f);
         be.rmsNormBackward(residualOut, weights.get("model.norm.weight"), rstdFinal, dTmp, dh,
                 grads.get("model.norm.weight"));
@@ -226,17 +312,31 @@ public final class TttModel {
             LayerActivations a = acts.get(l);
             // Feed-forward: next = hMid + swi · Wdownᵀ.
             // For y = x Wᵀ: dW[out, in] = Σ_t dy[t, out] x[t, in] = dyᵀ x, and dx = dy W.
-            be.matmul(dh, a.swi(), grads.get(p(l, "mlp.down_proj.weight")), d, ffn, tokens, true, false, true);
+            be.matmul(dh, a.swi(), grads.get(p(l, "mlp.down_proj.weight")), d, ffn, tokens, true, false,
+                    accumulateAll);
             be.matmul(dh, weights.get(p(l, "mlp.down_proj.weight")), dFfnS, tokens, ffn, d, false, false, false);
             be.swigluBackward(a.gate(), a.up(), dFfnS, dGate, dUp);
-            be.matmul(dGate, a.y(), grads.get(p(l, "mlp.gate_proj.weight")), ffn, d, tokens, true, false, true);
-            be.matmul(dUp, a.y(), grads.get(p(l, "mlp.up_proj.weight")), ffn, d, tokens, true, false, true);
-            be.matmul(dGate, weights.get(p(l, "mlp.gate_proj.weight")), dTmp, tokens, d, ffn, false, false, false);
-            be.matmul(dUp, weights.get(p(l, "mlp.up_proj.weight")), dTmp, tokens, d, ffn, false, false, true);
+            Tensor gGate = grads.get(p(l, "mlp.gate_proj.weight"));
+            Tensor gUp = grads.get(p(l, "mlp.up_proj.weight"));
+            if (fused) {
+                be.matmulBatched(List.of(dGate, dUp), List.of(a.y()), List.of(gGate, gUp), ffn, d, tokens, true, false,
+                        false);
+            } else {
+                be.matmul(dGate, a.y(), gGate, ffn, d, tokens, true, false, true);
+                be.matmul(dUp, a.y(), gUp, ffn, d, tokens, true, false, true);
+            }
+            Tensor wGate = weights.get(p(l, "mlp.gate_proj.weight"));
+            Tensor wUp = weights.get(p(l, "mlp.up_proj.weight"));
+            if (fused) {
+                be.matmulSum(List.of(dGate, dUp), List.of(wGate, wUp), dTmp, tokens, d, ffn, false, false, false);
+            } else {
+                be.matmul(dGate, wGate, dTmp, tokens, d, ffn, false, false, false);
+                be.matmul(dUp, wUp, dTmp, tokens, d, ffn, false, false, true);
+            }
             be.rmsNormBackward(a.hMid(), weights.get(p(l, "ffn_norm.weight")), a.rstdFfn(), dTmp, dh,
                     grads.get(p(l, "ffn_norm.weight")));
             // TTT layer: hMid = hIn + post · Woᵀ.
-            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, true);
+            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, accumulateAll);
             be.matmul(dh, weights.get(t(l, "o_proj.weight")), dTmp, tokens, d, d, false, false, false);
             be.layerNormBackward(a.innerOut(), weights.get(t(l, "post_norm.weight")), a.postMean(), a.postRstd(),
                     dTmp, dInnerOut, grads.get(t(l, "post_norm.weight")), grads.get(t(l, "post_norm.bias")));
@@ -249,12 +349,27 @@ public final class TttModel {
             be.splitHeadsBackward(g.xq(), dq, hh, k, true);
             be.splitHeadsBackward(g.xk(), dk, hh, k, true);
             be.splitHeadsBackward(g.xv(), dv, hh, k, false);
-            be.matmul(dq, a.xn(), grads.get(t(l, "q_proj.weight")), d, d, tokens, true, false, true);
-            be.matmul(dk, a.xn(), grads.get(t(l, "k_proj.weight")), d, d, tokens, true, false, true);
-            be.matmul(dv, a.xn(), grads.get(t(l, "v_proj.weight")), d, d, tokens, true, false, true);
-            be.matmul(dq, weights.get(t(l, "q_proj.weight")), dTmp, tokens, d, d, false, false, false);
-            be.matmul(dk, weights.get(t(l, "k_proj.weight")), dTmp, tokens, d, d, false, false, true);
-            be.matmul(dv, weights.get(t(l, "v_proj.weight")), dTmp, tokens, d, d, false, false, true);
+            Tensor gq = grads.get(t(l, "q_proj.weight"));
+            Tensor gk = grads.get(t(l, "k_proj.weight"));
+            Tensor gv = grads.get(t(l, "v_proj.weight"));
+            if (fused) {
+                be.matmulBatched(List.of(dq, dk, dv), List.of(a.xn()), List.of(gq, gk, gv), d, d, tokens, true, false,
+                        false);
+            } else {
+                be.matmul(dq, a.xn(), gq, d, d, tokens, true, false, true);
+                be.matmul(dk, a.xn(), gk, d, d, tokens, true, false, true);
+                be.matmul(dv, a.xn(), gv, d, d, tokens, true, false, true);
+            }
+            Tensor wq = weights.get(t(l, "q_proj.weight"));
+            Tensor wk = weights.get(t(l, "k_proj.weight"));
+            Tensor wv = weights.get(t(l, "v_proj.weight"));
+            if (fused) {
+                be.matmulSum(List.of(dq, dk, dv), List.of(wq, wk, wv), dTmp, tokens, d, d, false, false, false);
+            } else {
+                be.matmul(dq, wq, dTmp, tokens, d, d, false, false, false);
+                be.matmul(dk, wk, dTmp, tokens, d, d, false, false, true);
+                be.matmul(dv, wv, dTmp, tokens, d, d, false, false, true);
+            }
             be.tttLearningRateBackward(a.xn(), weights.get(t(l, "learnable_ttt_lr_weight")), a.lr(), g.lr(), dTmp,
                     grads.get(t(l, "learnable_ttt_lr_weight")), grads.get(t(l, "learnable_ttt_lr_bias")));
             be.rmsNormBackward(a.hIn(), weights.get(p(l, "seq_norm.weight")), a.rstdSeq(), dTmp, dh,

@@ -163,19 +163,23 @@ public final class Verifier extends Comparison {
         Pair embed = random(0, 0.02, v, d);
         Pair logits = output(tokens, v);
         matmul("matmul x·Eᵀ [T,D]×[V,D]", x, embed, logits, tokens, v, d, false, true, false);
-        // Odd sizes and every transpose, accumulating: a wrong leading dimension or swap shows.
-        for (boolean ta : new boolean[] {false, true}) {
-            for (boolean tb : new boolean[] {false, true}) {
-                int m = 37;
-                int n = 50;
-                int kk = 29;
-                Pair pa = random(0, 1, ta ? new int[] {kk, m} : new int[] {m, kk});
-                Pair pb = random(0, 1, tb ? new int[] {n, kk} : new int[] {kk, n});
-                Pair pc = random(0, 1, m, n);
-                matmul("matmul " + (ta ? "Aᵀ" : "A") + "·" + (tb ? "Bᵀ" : "B") + " += [37,50,29]", pa, pb, pc, m, n, kk,
-                        ta, tb, true);
+        // Odd sizes and every transpose, accumulating: a wrong leading dimension or swap shows. k = 48 as well,
+        // which a product split along k (GpuBackend.SPLIT_K) divides.
+        for (int kk : new int[] {29, 48}) {
+            for (boolean ta : new boolean[] {false, true}) {
+                for (boolean tb : new boolean[] {false, true}) {
+                    int m = 37;
+                    int n = 50;
+                    Pair pa = random(0, 1, ta ? new int[] {kk, m} : new int[] {m, kk});
+                    Pair pb = random(0, 1, tb ? new int[] {n, kk} : new int[] {kk, n});
+                    Pair pc = random(0, 1, m, n);
+                    matmul("matmul " + (ta ? "Aᵀ" : "A") + "·" + (tb ? "Bᵀ" : "B") + " += [37,50," + kk + "]", pa, pb, pc,
+                            m, n, kk, ta, tb, true);
+                }
             }
         }
+
+        checkBatched(tokens, d, ffn);
 
         int[] ids = new int[tokens];
         for (int i = 0; i < tokens; i++) ids[i] = rnd.nextInt(v);
@@ -193,6 +197,24 @@ public final class Verifier extends Comparison {
         ref.rmsNorm(x.r(), gain.r(), normed.r(), rstd.r());
         compare("rmsNorm out", Kind.REDUCE, normed);
         compare("rmsNorm rstd", Kind.REDUCE, rstd);
+
+        // The residual add and its norm, in place as the model runs it (the sum over the first input).
+        Pair res = random(0, 1, tokens, d);
+        Pair resIn = random(0, 1, tokens, d);
+        Pair resOut = output(tokens, d);
+        Pair resRstd = output(DType.FLOAT32, tokens);
+        test.addRmsNorm(res.t(), resIn.t(), res.t(), gain.t(), resOut.t(), resRstd.t());
+        ref.addRmsNorm(res.r(), resIn.r(), res.r(), gain.r(), resOut.r(), resRstd.r());
+        compare("addRmsNorm sum (in place)", Kind.ELEMENT, res);
+        compare("addRmsNorm out", Kind.REDUCE, resOut);
+        compare("addRmsNorm rstd", Kind.REDUCE, resRstd);
+        Pair resSum = output(tokens, d);
+        test.fill(resOut.t(), Float.NaN);
+        test.fill(resRstd.t(), Float.NaN);
+        test.addRmsNorm(resIn.t(), x.t(), resSum.t(), gain.t(), resOut.t(), resRstd.t());
+        ref.addRmsNorm(resIn.r(), x.r(), resSum.r(), gain.r(), resOut.r(), resRstd.r());
+        compare("addRmsNorm sum", Kind.ELEMENT, resSum);
+        compare("addRmsNorm out (sum apart)", Kind.REDUCE, resOut);
 
         // An offset and scale per row, so the mean and variance both matter.
         float[] lnHost = normal((long) tokens * d, 0, 1);
@@ -241,6 +263,124 @@ public final class Verifier extends Comparison {
         test.swiglu(gate.t(), up.t(), swi.t());
         ref.swiglu(gate.r(), up.r(), swi.r());
         compare("swiglu", Kind.ELEMENT, swi);
+    }
+
+    /**
+     * The ops over several tensors at once, on tensors placed back to back (the batched launch)
+     * and apart (one launch each), including the model's patterns: Q, K, V and gate, up from one
+     * input, and their weight gradients accumulated.
+     */
+    private void checkBatched(int tokens, int d, int ffn) {
+        // Mixed shapes and storage types side by side, one tensor apart, one named twice.
+        List<int[]> shapes = List.of(new int[] {d}, new int[] {3, 5, 7}, new int[] {tokens, d}, new int[] {1});
+        List<Pair> block = adjacent(dtype, shapes, true);
+        Pair apart = output(7, 3);
+        Pair stats = output(DType.FLOAT32, 5);
+        List<Pair> all = new ArrayList<>(block);
+        all.add(apart);
+        all.add(stats);
+        all.add(block.get(1));
+        for (float value : new float[] {0f, (float) rnd.nextGaussian()}) {
+            test.fillAll(all.stream().map(Pair::t).toList(), value);
+            ref.fillAll(all.stream().map(Pair::r).toList(), value);
+            for (int i = 0; i < all.size() - 1; i++) {
+                compare("fillAll " + (value == 0 ? "zero " : "") + "#" + i, Kind.EXACT, all.get(i));
+            }
+        }
+
+        Pair x = random(0, 1, tokens, d);
+        List<Pair> w = adjacent(dtype, List.of(new int[] {d, d}, new int[] {d, d}, new int[] {d, d}), false);
+        List<Pair> qkv = adjacent(dtype, List.of(new int[] {tokens, d}, new int[] {tokens, d}, new int[] {tokens, d}),
+                true);
+        batched("matmulBatched x·W{q,k,v}ᵀ 3×[T,D]×[D,D]", List.of(x), w, qkv, tokens, d, d, false, true, false);
+        Pair y = random(0, 1, tokens, d);
+        List<Pair> wgu = adjacent(dtype, List.of(new int[] {ffn, d}, new int[] {ffn, d}), false);
+        List<Pair> gu = adjacent(dtype, List.of(new int[] {tokens, ffn}, new int[] {tokens, ffn}), true);
+        batched("matmulBatched y·W{gate,up}ᵀ 2×[T,D]×[I,D]", List.of(y), wgu, gu, tokens, ffn, d, false, true, false);
+        // Weight gradients: dW[i] += dY[i]ᵀ x, x shared; the results start from random values.
+        List<Pair> dy = adjacent(dtype, List.of(new int[] {tokens, d}, new int[] {tokens, d}, new int[] {tokens, d}),
+                false);
+        List<Pair> dw = adjacent(dtype, List.of(new int[] {d, d}, new int[] {d, d}, new int[] {d, d}), false);
+        batched("matmulBatched dW{q,k,v} += dYᵀ·x 3×[D,T]×[T,D]", dy, List.of(x), dw, d, d, tokens, true, false,
+                true);
+        List<Pair> dgu = adjacent(dtype, List.of(new int[] {tokens, ffn}, new int[] {tokens, ffn}), false);
+        List<Pair> dwgu = adjacent(dtype, List.of(new int[] {ffn, d}, new int[] {ffn, d}), false);
+        batched("matmulBatched dW{gate,up} += dYᵀ·y 2×[I,T]×[T,D]", dgu, List.of(y), dwgu, ffn, d, tokens, true,
+                false, true);
+        // Input gradients: dX = Σ dY[i] W[i], over the adjacent dY and W above, and accumulating onto random values.
+        List<Pair> wd = adjacent(dtype, List.of(new int[] {d, d}, new int[] {d, d}, new int[] {d, d}), false);
+        Pair dx = output(tokens, d);
+        sum("matmulSum dX = Σ dY·W{q,k,v} 3×[T,D]×[D,D]", dy, wd, dx, tokens, d, d, false, false, false);
+        Pair dxAcc = random(0, 1, tokens, d);
+        sum("matmulSum dX += Σ dY·W{gate,up} 2×[T,I]×[I,D]", dgu, wgu, dxAcc, tokens, d, ffn, false, false, true);
+        // Every transpose at odd sizes, operands at a stride, apart, and shared.
+        int m = 37;
+        int n = 50;
+        int kk = 29;
+        for (boolean ta : new boolean[] {false, true}) {
+            for (boolean tb : new boolean[] {false, true}) {
+                int[] sa = ta ? new int[] {kk, m} : new int[] {m, kk};
+                int[] sb = tb ? new int[] {n, kk} : new int[] {kk, n};
+                String t = (ta ? "Aᵀ" : "A") + "·" + (tb ? "Bᵀ" : "B");
+                List<Pair> pa = adjacent(dtype, List.of(sa, sa, sa), false);
+                List<Pair> pb = adjacent(dtype, List.of(sb, sb, sb), false);
+                List<Pair> pc = adjacent(dtype, List.of(new int[] {m, n}, new int[] {m, n}, new int[] {m, n}), false);
+                batched("matmulBatched " + t + " += 3×[37,50,29]", pa, pb, pc, m, n, kk, ta, tb, true);
+                // Spacers between them, so that no fixed stride holds and each product runs alone.
+                Pair c0 = random(0, 1, m, n);
+                output(3);
+                Pair c1 = random(0, 1, m, n);
+                Pair c2 = random(0, 1, m, n);
+                Pair a0 = random(0, 1, sa);
+                Pair a1 = random(0, 1, sa);
+                output(5);
+                Pair a2 = random(0, 1, sa);
+                batched("matmulBatched " + t + " += 3×[37,50,29] apart, B shared", List.of(a0, a1, a2),
+                        List.of(random(0, 1, sb)), List.of(c0, c1, c2), m, n, kk, ta, tb, true);
+                sum("matmulSum " + t + " = Σ 3×[37,50,29]", pa, pb, output(m, n), m, n, kk, ta, tb, false);
+                sum("matmulSum " + t + " += Σ 3×[37,50,29] apart, B shared", List.of(a0, a1, a2),
+                        List.of(random(0, 1, sb)), random(0, 1, m, n), m, n, kk, ta, tb, true);
+            }
+        }
+    }
+
+    /**
+     * Tensors of these shapes placed back to back on each backend: outputs (NaN on the backend
+     * under test) or random inputs.
+     */
+    private List<Pair> adjacent(DType storage, List<int[]> shapes, boolean output) {
+        List<Tensor> t = test.allocateAdjacent(storage, shapes);
+        List<Tensor> r = ref.allocateAdjacent(storage, shapes);
+        List<Pair> out = new ArrayList<>();
+        for (int i = 0; i < shapes.size(); i++) {
+            Pair p = new Pair(t.get(i), r.get(i));
+            if (output) {
+                test.fill(p.t(), Float.NaN);
+            } else {
+                float[] host = normal(count(shapes.get(i)), 0, 1);
+                test.upload(host, p.t());
+                ref.upload(host, p.r());
+            }
+            out.add(p);
+        }
+        return out;
+    }
+
+    private void batched(String op, List<Pair> a, List<Pair> b, List<Pair> c, int m, int n, int k, boolean ta,
+            boolean tb, boolean acc) {
+        test.matmulBatched(a.stream().map(Pair::t).toList(), b.stream().map(Pair::t).toList(),
+                c.stream().map(Pair::t).toList(), m, n, k, ta, tb, acc);
+        ref.matmulBatched(a.stream().map(Pair::r).toList(), b.stream().map(Pair::r).toList(),
+                c.stream().map(Pair::r).toList(), m, n, k, ta, tb, acc);
+        for (int i = 0; i < c.size(); i++) compare(op + " #" + i, Kind.MATMUL, c.get(i));
+    }
+
+    private void sum(String op, List<Pair> a, List<Pair> b, Pair c, int m, int n, int k, boolean ta, boolean tb,
+            boolean acc) {
+        test.matmulSum(a.stream().map(Pair::t).toList(), b.stream().map(Pair::t).toList(), c.t(), m, n, k, ta, tb,
+                acc);
+        ref.matmulSum(a.stream().map(Pair::r).toList(), b.stream().map(Pair::r).toList(), c.r(), m, n, k, ta, tb, acc);
+        compare(op, Kind.MATMUL, c);
     }
 
     private void matmul(String op, Pair a, Pair b, Pair c, int m, int n, int k, boolean ta, boolean tb, boolean acc) {

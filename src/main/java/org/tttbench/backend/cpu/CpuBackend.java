@@ -1,6 +1,7 @@
 package org.tttbench.backend.cpu;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.IntStream;
 import org.tttbench.backend.Backend;
@@ -8,6 +9,7 @@ import org.tttbench.backend.InnerGrads;
 import org.tttbench.backend.InnerInputs;
 import org.tttbench.backend.Tensor;
 import org.tttbench.backend.TokenIds;
+import org.tttbench.backend.TttOps;
 import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 
@@ -123,6 +125,42 @@ public final class CpuBackend implements Backend {
         requireSize(y, (long) k * n, "matmul b");
         requireSize(z, (long) m * n, "matmul c");
         Matmul.multiply(x.data, y.data, z.data, z.dtype(), m, n, k, transA, transB, accumulate);
+    }
+
+    /** One {@link #fill} after another: the reference has no launches to save. */
+    @Override
+    public void fillAll(List<Tensor> ts, float value) {
+        for (Tensor t : ts) fill(t, value);
+    }
+
+    /** One {@link #matmul} after another, so the results are those bits exactly. */
+    @Override
+    public void matmulBatched(List<Tensor> a, List<Tensor> b, List<Tensor> c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = TttOps.batchCount(a, b, c);
+        for (int i = 0; i < count; i++) {
+            matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c.get(i), m, n, k, transA, transB,
+                    accumulate);
+        }
+    }
+
+    /** {@link #add}, then {@link #rmsNorm} of the stored sum: the same bits as the two ops. */
+    @Override
+    public void addRmsNorm(Tensor a, Tensor b, Tensor sum, Tensor gain, Tensor out, Tensor rstd) {
+        add(a, b, sum);
+        rmsNorm(sum, gain, out, rstd);
+    }
+
+    /** One {@link #matmul} after another into c, so the results are those bits exactly. */
+    @Override
+    public void matmulSum(List<Tensor> a, List<Tensor> b, Tensor c, int m, int n, int k, boolean transA,
+            boolean transB, boolean accumulate) {
+        int count = Math.max(a.size(), b.size());
+        TttOps.batchCount(a, b, java.util.Collections.nCopies(count, c));
+        for (int i = 0; i < count; i++) {
+            matmul(a.get(a.size() == 1 ? 0 : i), b.get(b.size() == 1 ? 0 : i), c, m, n, k, transA, transB,
+                    accumulate || i > 0);
+        }
     }
 
     // ---------------------------------------------------------------- embedding
