@@ -484,10 +484,10 @@ __device__ void linear_bwd_finish(const T* __restrict__ xk, const T* __restrict_
 //   - phase A: 32-thread row groups. Half of them compute P = K dW' + db' for 4 rows each and
 //     go straight on to lnL2grad's backward of those rows: the row sums are shuffles within the
 //     16 threads that hold a row, so P, dG and dZ need no barrier between them. The other half
-//     compute G dW'^T for dK from a transposed copy of dW' (reading dW' by columns would put
-//     16 threads on 2 banks).
+//     compute G dW'^T for dK, each thread on columns 16 apart so that its rows of dW' fall on
+//     distinct banks.
 //   - phase B: dW' += Q^T dZB + K^T dZ with each thread's 4x4 tiles of dW' in registers for
-//     the whole walk (no read-modify-write of shared memory); it writes dW' and its transpose.
+//     the whole walk (no read-modify-write of shared memory).
 //
 // Per step at F = 64, K = 16, 256 threads: 2 barriers; 512 FMAs a thread in each phase;
 // phase A 64 16-byte shared loads a thread, phase B 64. A 32-thread group is a whole warp or
@@ -549,7 +549,7 @@ constexpr int kFixedThreads = 256;
 
 // Shared floats of linear_bwd_chain_fixed (InnerBackwardLayout.parallelChainFixedFloats).
 __host__ __device__ constexpr int fixed_chain_floats(int F, int K) {
-    return 2 * (8 * K * (F + 4) + 3 * K) + 2 * F * (F + 4) + F + K * (F + 4) + 2 * F + K;
+    return 2 * (8 * K * (F + 4) + 3 * K) + F * (F + 4) + F + K * (F + 4) + 2 * F + K;
 }
 
 // Whether linear_bwd_chain_fixed has the shape (GpuBackwardOps mirrors this).
@@ -559,6 +559,15 @@ __host__ __device__ constexpr bool fixed_chain_shape(int F, int K) {
 
 // One shared buffer set of a mini-batch: [K][F+4] matrices, then K floats each of lr, sigma
 // and the record's last row of deta.
+// Tile u of dW' in phase B: column tiles vary fastest.
+struct FixedTile {
+    int r0, c0;
+    __device__ __forceinline__ FixedTile(int u, int F) {
+        r0 = 4 * (u / (F / 4));
+        c0 = 4 * (u % (F / 4));
+    }
+};
+
 enum FixedPart { fQ = 0, fK, fT, fG, fZH, fDG, fDZB, fDK };
 
 template <typename T, int F, int K>
@@ -593,8 +602,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     }
     float* bufs = smem;                        // 2 x BUF
     float* dW = bufs + 2 * BUF;                // [F][LD]
-    float* dWT = dW + F * LD;                  // [F][LD], dW transposed
-    float* db = dWT + F * LD;                  // [F]
+    float* db = dW + F * LD;                   // [F]
     float* DZ = db + F;                        // [K][LD]
     float* gam = DZ + MAT;                     // [F]
     float* bet = gam + F;
@@ -604,7 +612,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     load_vector(gam, norm_w + (long)h * F, F);
     load_vector(bet, norm_b + (long)h * F, F);
     load_vector(tok_s, tok, K);
-    zero_floats(dW, 2 * F * LD + F);
+    zero_floats(dW, F * LD + F);
 
     // The loads of a mini-batch, in flight in registers.
     float4 pre[8][VPT];
@@ -665,7 +673,8 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     const int group = tid / 32;
     const int lane = tid % 32;
     const int half = lane / 16;                // phase A: k half of the product; rows 2 half, 2 half + 1 after
-    const int c0 = (lane % 16) * CPL;
+    const int ct = lane % 16;
+    const int c0 = ct * CPL;
     const bool pgroup = group < K / 4;
     const bool ggroup = !pgroup && group < K / 2;
     const int i0 = 4 * (pgroup ? group : group - K / 4);
@@ -686,7 +695,6 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
         // Phase A.  P rows i0..i0+3 (P groups) or (G dW'^T) rows (G groups), over this half's k.
         if (pgroup || ggroup) {
             const float* A = cur + (pgroup ? fK : fG) * MAT;
-            const float* B = pgroup ? dW : dWT;
             float acc[4][CPL];
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
@@ -694,19 +702,41 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
                 for (int c = 0; c < CPL; ++c) acc[r][c] = 0.0f;
             }
             const int k0 = half * KH;
+            if (pgroup) {
+                // columns c0 .. c0 + CPL - 1: rows of dW', 16 threads on consecutive 16-byte words
 #pragma unroll 4
-            for (int k = k0; k < k0 + KH; k += 4) {
-                float a[4][4];
+                for (int k = k0; k < k0 + KH; k += 4) {
+                    float a[4][4];
 #pragma unroll
-                for (int r = 0; r < 4; ++r) lds(a[r], A + (i0 + r) * LD + k);
+                    for (int r = 0; r < 4; ++r) lds(a[r], A + (i0 + r) * LD + k);
 #pragma unroll
-                for (int q = 0; q < 4; ++q) {
-                    float b[CPL];
-                    lds(b, B + (k + q) * LD + c0);
+                    for (int q = 0; q < 4; ++q) {
+                        float b[CPL];
+                        lds(b, dW + (k + q) * LD + c0);
 #pragma unroll
-                    for (int r = 0; r < 4; ++r) {
+                        for (int r = 0; r < 4; ++r) {
 #pragma unroll
-                        for (int c = 0; c < CPL; ++c) acc[r][c] = fmaf(a[r][q], b[c], acc[r][c]);
+                            for (int c = 0; c < CPL; ++c) acc[r][c] = fmaf(a[r][q], b[c], acc[r][c]);
+                        }
+                    }
+                }
+            } else {
+                // columns ct + 16 m: rows ct + 16 m of dW' read along k, 16 bytes at a time;
+                // consecutive threads' rows start 4 banks apart (ld = F + 4), so 8 of them never collide
+#pragma unroll 4
+                for (int k = k0; k < k0 + KH; k += 4) {
+                    float a[4][4];
+#pragma unroll
+                    for (int r = 0; r < 4; ++r) lds(a[r], A + (i0 + r) * LD + k);
+#pragma unroll
+                    for (int m = 0; m < CPL; ++m) {
+                        float b[4];
+                        lds(b, dW + (ct + 16 * m) * LD + k);
+#pragma unroll
+                        for (int q = 0; q < 4; ++q) {
+#pragma unroll
+                            for (int r = 0; r < 4; ++r) acc[r][m] = fmaf(a[r][q], b[q], acc[r][m]);
+                        }
                     }
                 }
             }
@@ -729,11 +759,11 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
                 for (int j = 0; j < 2; ++j) {
                     const int i = i0 + 2 * half + j;
                     const float e = tok_last * lr_s[i];
-                    float dk[CPL];
-                    lds(dk, cur + fDK * MAT + i * LD + c0);
 #pragma unroll
-                    for (int c = 0; c < CPL; ++c) dk[c] += -e * x[j][c];
-                    sts(rec + kDK * K * F + i * F + c0, dk);
+                    for (int m = 0; m < CPL; ++m) {
+                        const int f = ct + 16 * m;
+                        rec[kDK * K * F + i * F + f] = cur[fDK * MAT + i * LD + f] + -e * x[j][m];
+                    }
                 }
             } else {
                 // P = K dW' + db';  dG = dG_local - e o P;  deta[K-1][i] -= G[i] . P[i];
@@ -817,12 +847,14 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
         }
         __syncthreads();
 
-        // Phase B.  dW' += Q^T dZB + K^T dZ;  db' += sum dZB + sum dZ
+        // Phase B.  dW' += Q^T dZB + K^T dZ;  db' += sum dZB + sum dZ.  Tile (r0, c0) with c0 the
+        // faster, so 8 consecutive threads store one row's 128 bytes; the column sums for db' go
+        // to the tiles on the diagonal, two to a warp.
 #pragma unroll
         for (int tt = 0; tt < TPT; ++tt) {
             const int u = tid + tt * NT;
             if (WT % NT == 0 || u < WT) {
-                const Tile tl(u, F, true);
+                const FixedTile tl(u, F);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false>(acc, cur + fQ * MAT, LD, tl.r0, 1, cur + fDZB * MAT, LD, tl.c0, 0, K);
@@ -833,11 +865,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
                     for (int c = 0; c < 4; ++c) dw[tt][r][c] += acc[r][c];
                     store4(dW + (tl.r0 + r) * LD + tl.c0, make_float4(dw[tt][r][0], dw[tt][r][1], dw[tt][r][2], dw[tt][r][3]));
                 }
-#pragma unroll
-                for (int c = 0; c < 4; ++c) {
-                    store4(dWT + (tl.c0 + c) * LD + tl.r0, make_float4(dw[tt][0][c], dw[tt][1][c], dw[tt][2][c], dw[tt][3][c]));
-                }
-                if (tl.r0 == 0) {
+                if (tl.r0 == tl.c0) {
                     float s[4] = {0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
                     for (int i = 0; i < K; ++i) {
@@ -864,13 +892,13 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     for (int tt = 0; tt < TPT; ++tt) {
         const int u = tid + tt * NT;
         if (WT % NT == 0 || u < WT) {
-            const Tile tl(u, F, true);
+            const FixedTile tl(u, F);
 #pragma unroll
             for (int r = 0; r < 4; ++r) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) part[(tl.r0 + r) * F + tl.c0 + c] = dw[tt][r][c];
             }
-            if (tl.r0 == 0) {
+            if (tl.r0 == tl.c0) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) part[F * F + tl.c0 + c] = dbr[tt][c];
             }
