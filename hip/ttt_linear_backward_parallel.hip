@@ -585,7 +585,6 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     constexpr int WT = (F / 4) * (F / 4);      // 4x4 tiles of dW
     constexpr int TPT = (WT + NT - 1) / NT;
     constexpr int CPL = F / 16;                // columns of a row a thread holds in phase A
-    constexpr int KH = F / 2;                  // the k range of a half group in phase A
     constexpr int R = 8 * K * F + K * K + K + 2 * F;
     static_assert(F % 16 == 0 && K % 4 == 0 && 2 * (K / 4) <= NT / 32, "shape");
     TTT_DYNAMIC_SHARED(smem);
@@ -701,11 +700,12 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
 #pragma unroll
                 for (int c = 0; c < CPL; ++c) acc[r][c] = 0.0f;
             }
-            const int k0 = half * KH;
+            // The halves take alternate 4-wide pieces of k: their 16-byte reads of a row of K or G
+            // then fall on different banks (k and k + 32 would share them).
             if (pgroup) {
                 // columns c0 .. c0 + CPL - 1: rows of dW', 16 threads on consecutive 16-byte words
 #pragma unroll 4
-                for (int k = k0; k < k0 + KH; k += 4) {
+                for (int k = 4 * half; k < F; k += 8) {
                     float a[4][4];
 #pragma unroll
                     for (int r = 0; r < 4; ++r) lds(a[r], A + (i0 + r) * LD + k);
@@ -724,7 +724,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
                 // columns ct + 16 m: rows ct + 16 m of dW' read along k, 16 bytes at a time;
                 // consecutive threads' rows start 4 banks apart (ld = F + 4), so 8 of them never collide
 #pragma unroll 4
-                for (int k = k0; k < k0 + KH; k += 4) {
+                for (int k = 4 * half; k < F; k += 8) {
                     float a[4][4];
 #pragma unroll
                     for (int r = 0; r < 4; ++r) lds(a[r], A + (i0 + r) * LD + k);
