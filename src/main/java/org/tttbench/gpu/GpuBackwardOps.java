@@ -397,8 +397,15 @@ final class GpuBackwardOps {
                 .p(dOut).p(checkpoints).p(grads.xq()).p(records).i(local).i(h).i(l).i(f).i(k).f(eps)
                 .launch(pairs, n, SCAN_THREADS, local);
         int blocks = mlp ? chain(layout, pairs) : 1;
-        if (blocks > 1) chain = Math.toIntExact(4 * layout.parallelChainClusterFloats(blocks));
-        fn = function(prefix + (blocks > 1 ? "chain_cluster" + blocks : "chain"), t);
+        if (blocks > 1) {
+            chain = Math.toIntExact(4 * layout.parallelChainClusterFloats(blocks));
+            fn = function(prefix + "chain_cluster" + blocks, t);
+        } else if (!mlp && LinearChain.fixed(f, k) && 4 * layout.parallelChainFixedFloats() <= rt.maxSharedMemoryPerBlock()) {
+            chain = Math.toIntExact(4 * layout.parallelChainFixedFloats());
+            fn = function("ttt_linear_bwd_chain_fixed", t);
+        } else {
+            fn = function(prefix + "chain", t);
+        }
         raiseSharedLimit(fn, chain);
         KernelLaunch c = launch.start(fn).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
                 .p(in.normBias());
@@ -546,5 +553,26 @@ final class GpuBackwardOps {
 
     private KernelLaunch kernel(String name, DType t) {
         return launch.start(function(name, t));
+    }
+
+    /**
+     * Which kernel runs the TTT-Linear chain at interval 1: {@code -Dtttbench.linear.chain=fixed}
+     * picks ttt_linear_bwd_chain_fixed where it is built for the shape (F 64 or 32, K 16 or 8) and
+     * its shared memory fits; {@code base} (the default) keeps ttt_linear_bwd_chain everywhere.
+     */
+    static final class LinearChain {
+        static final String PROPERTY = "tttbench.linear.chain";
+
+        private LinearChain() {
+        }
+
+        static boolean fixed(int headDim, int miniBatch) {
+            String v = System.getProperty(PROPERTY, "base");
+            return switch (v) {
+                case "fixed" -> (headDim == 64 || headDim == 32) && (miniBatch == 16 || miniBatch == 8);
+                case "base" -> false;
+                default -> throw new IllegalArgumentException(PROPERTY + " must be fixed or base, got " + v);
+            };
+        }
     }
 }

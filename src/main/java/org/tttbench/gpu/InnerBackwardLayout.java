@@ -102,6 +102,13 @@ record InnerBackwardLayout(TttType type, int headDim, int miniBatch) {
         };
     }
 
+    /** ttt_linear_bwd_chain_fixed's shared memory (fixed_chain_floats): two mini-batches' buffers, dW', db', dZ. */
+    long parallelChainFixedFloats() {
+        long f = headDim;
+        long k = miniBatch;
+        return 2 * (8 * k * (f + 4) + 3 * k) + f * (f + 4) + f + k * (f + 4) + 2 * f + k;
+    }
+
     long parallelFinishFloats() {
         long f = headDim;
         long k = miniBatch;
