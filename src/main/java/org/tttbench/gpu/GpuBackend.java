@@ -711,12 +711,17 @@ public final class GpuBackend implements Backend {
      */
     public InnerVariant innerVariant(TttType type, int headDim, int miniBatch, long blocks) {
         if (forcedVariant != null) return forcedVariant;
+        // Measured on an H100 at 125m (docs/perf.md): TTT-MLP fused clusters of 8 1.52 ms, of 4 1.58, the
+        // four-phase clusters of 4 2.38; TTT-Linear fused 0.52 ms against 0.97 for the four-phase kernel.
         if (type == TttType.MLP && clusters()) {
-            for (int c : new int[] {4, 2}) {
-                InnerVariant v = InnerVariant.cluster(c);
-                if (blocks * c <= rt.multiprocessorCount() * 3L / 4 && fits(v, type, headDim, miniBatch)) return v;
+            for (InnerVariant v : List.of(InnerVariant.fused(8), InnerVariant.fused(4), InnerVariant.fused(2),
+                    InnerVariant.cluster(4), InnerVariant.cluster(2))) {
+                if (blocks * v.cluster() <= rt.multiprocessorCount() * 3L / 4 && fits(v, type, headDim, miniBatch)) {
+                    return v;
+                }
             }
         }
+        if (type == TttType.LINEAR && fits(InnerVariant.fused(), type, headDim, miniBatch)) return InnerVariant.fused();
         InnerScanLayout layout = new InnerScanLayout(type, headDim, miniBatch);
         return InnerVariant.single(layout.choose(rt.maxSharedMemoryPerBlock()));
     }

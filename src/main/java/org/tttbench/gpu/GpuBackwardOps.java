@@ -556,9 +556,10 @@ final class GpuBackwardOps {
     }
 
     /**
-     * Which kernel runs the TTT-Linear chain at interval 1: {@code -Dtttbench.linear.chain=fixed}
-     * picks ttt_linear_bwd_chain_fixed where it is built for the shape (F 64 or 32, K 16 or 8) and
-     * its shared memory fits; {@code base} (the default) keeps ttt_linear_bwd_chain everywhere.
+     * Which kernel runs the TTT-Linear chain at interval 1: {@code fixed} (the default) picks
+     * ttt_linear_bwd_chain_fixed where it is built for the shape (F 64 or 32, K 16 or 8) and its
+     * shared memory fits (125m inner backward on an H100: 1.94 ms against 3.75, docs/perf.md);
+     * {@code -Dtttbench.linear.chain=base} keeps ttt_linear_bwd_chain everywhere.
      */
     static final class LinearChain {
         static final String PROPERTY = "tttbench.linear.chain";
@@ -567,7 +568,7 @@ final class GpuBackwardOps {
         }
 
         static boolean fixed(int headDim, int miniBatch) {
-            String v = System.getProperty(PROPERTY, "base");
+            String v = System.getProperty(PROPERTY, "fixed");
             return switch (v) {
                 case "fixed" -> (headDim == 64 || headDim == 32) && (miniBatch == 16 || miniBatch == 8);
                 case "base" -> false;
