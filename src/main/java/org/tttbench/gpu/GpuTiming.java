@@ -32,7 +32,7 @@ import org.tttbench.verify.Verifier;
  * --breakdown also prints the device time of each op of one run (each op between its own events,
  * as {@link BackwardTiming} does). {@code -Dtttbench.fusedOps=false} times the model with its ops
  * issued one by one (see {@link org.tttbench.model.TttModel#FUSED_OPS}); {@code -Dtttbench.splitK=N}
- * and {@code -Dtttbench.batchedSums=false} select how the GPU runs products (see
+ * and {@code -Dtttbench.batchedSums=true} select how the GPU runs products (see
  * {@link GpuBackend#SPLIT_K}, {@link GpuBackend#BATCHED_SUMS}). Each label names the settings that
  * are not the defaults.
  * --variants also times the work with every inner-scan kernel the device can run (state
@@ -199,8 +199,8 @@ public final class GpuTiming {
         if (!org.tttbench.model.TttModel.fusedOps()) s.append(" unfused");
         int split = Integer.getInteger(GpuBackend.SPLIT_K, 1);
         if (split > 1) s.append(" splitK=").append(split);
-        if ("false".equalsIgnoreCase(System.getProperty(GpuBackend.BATCHED_SUMS, "true").trim())) {
-            s.append(" chained-sums");
+        if ("true".equalsIgnoreCase(System.getProperty(GpuBackend.BATCHED_SUMS, "false").trim())) {
+            s.append(" batched-sums");
         }
         return s.toString();
     }
