@@ -287,6 +287,16 @@ public final class TttModel {
      * The gradient of sum(logits) for every parameter, after {@link #forward()} on a model
      * built for training.
      */
+    /**
+     * Sets every element of the seed gradient (1, the gradient of sum(logits), unless set here).
+     * Checks in float16 scale it down, as loss scaling does in float16 training: the gradients of
+     * sum(logits) over a 32000-word vocabulary pass float16's largest value at a few hundred tokens.
+     */
+    public void seedGradient(float value) {
+        if (dLogits == null) throw new IllegalStateException("model was not built for training");
+        be.fill(dLogits, value);
+    }
+
     public void backward() {
         if (grads == null) throw new IllegalStateException("model was not built for training");
         int d = cfg.hidden();
