@@ -75,7 +75,14 @@ for s in "$@"; do
             grep -E "Duration|Issue Slots Busy|Stall|SM Busy|Executed Ipc" "$logs"/ncu-*.log | head -n 40 ;;
         sass)
             mkdir -p "$work/sass"
-            python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); z.extractall(sys.argv[2], [n for n in z.namelist() if n.startswith("kernels/nvidia/sm_90/")])' \
+            # The bundle's jar holds the kernels xz-compressed (NAME.cubin.xz).
+            python3 -c 'import sys, zipfile, lzma, os
+z = zipfile.ZipFile(sys.argv[1])
+for n in z.namelist():
+    if n.startswith("kernels/nvidia/sm_90/"):
+        data = z.read(n)
+        if n.endswith(".xz"): n, data = n[:-3], lzma.decompress(data)
+        p = os.path.join(sys.argv[2], n); os.makedirs(os.path.dirname(p), exist_ok=True); open(p, "wb").write(data)' \
                 "$home/lib/benchmarks.jar" "$work/sass"
             for k in ttt_linear ttt_mlp; do
                 cuobjdump -sass "$work/sass/kernels/nvidia/sm_90/$k.cubin" >"$logs/$k.sass" 2>&1

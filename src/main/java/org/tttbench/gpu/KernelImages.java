@@ -9,6 +9,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.TreeSet;
+import java.util.function.Function;
+import org.tukaani.xz.XZInputStream;
 
 /**
  * The kernel objects scripts/build-kernels.sh compiled from hip/ and packed into the jar under
@@ -75,13 +77,30 @@ public final class KernelImages {
         }
     }
 
-    /** The bytes of one built object, to load a particular one (the PTX, say) rather than the best fit. */
+    /**
+     * The bytes of one built object, to load a particular one (the PTX, say) rather than the best fit.
+     * The bundle (scripts/bundle.sh) stores each object xz-compressed as NAME.xz, a third of its
+     * deflated size; a build folder or the jar Maven makes holds them plain.
+     */
     public static byte[] read(Image image) {
-        try (InputStream in = KernelImages.class.getResourceAsStream("/kernels/" + image.path())) {
-            if (in == null) throw new GpuException("kernels/" + image.path() + " is listed in kernels/index.txt but missing");
-            return in.readAllBytes();
+        return read(image, KernelImages.class::getResourceAsStream);
+    }
+
+    /** {@link #read(Image)} from {@code resources}: a resource path to its stream, or null where none is. */
+    static byte[] read(Image image, Function<String, InputStream> resources) {
+        String path = "/kernels/" + image.path();
+        try (InputStream in = resources.apply(path)) {
+            if (in != null) return in.readAllBytes();
         } catch (IOException e) {
-            throw new UncheckedIOException("reading kernels/" + image.path(), e);
+            throw new UncheckedIOException("reading " + path, e);
+        }
+        try (InputStream in = resources.apply(path + ".xz")) {
+            if (in == null) throw new GpuException("kernels/" + image.path() + " is listed in kernels/index.txt but missing");
+            try (InputStream xz = new XZInputStream(in)) {
+                return xz.readAllBytes();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading " + path + ".xz", e);
         }
     }
 

@@ -1,10 +1,19 @@
 package org.tttbench.gpu;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
 import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import org.tukaani.xz.LZMA2Options;
+import org.tukaani.xz.XZOutputStream;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.tttbench.gpu.hip.HipRuntime;
@@ -19,6 +28,27 @@ class KernelImagesTest {
 
     private static String pick(String vendor, String arch, String name) {
         return KernelImages.pick(vendor, arch, name, BUILT).path();
+    }
+
+    @Test
+    void readsAnObjectPlainOrXzCompressedAsTheBundleStoresIt() throws IOException {
+        byte[] object = new byte[5000];
+        new Random(7).nextBytes(object);
+        ByteArrayOutputStream packed = new ByteArrayOutputStream();
+        try (XZOutputStream xz = new XZOutputStream(packed, new LZMA2Options(6))) {
+            xz.write(object);
+        }
+        KernelImages.Image image = KernelImages.Image.parse("nvidia/sm_90/ttt_mlp.cubin");
+        Map<String, byte[]> plain = Map.of("/kernels/nvidia/sm_90/ttt_mlp.cubin", object);
+        Map<String, byte[]> bundled = Map.of("/kernels/nvidia/sm_90/ttt_mlp.cubin.xz", packed.toByteArray());
+        assertArrayEquals(object, KernelImages.read(image, path -> stream(plain, path)));
+        assertArrayEquals(object, KernelImages.read(image, path -> stream(bundled, path)));
+        assertThrows(GpuException.class, () -> KernelImages.read(image, path -> null));
+    }
+
+    private static InputStream stream(Map<String, byte[]> resources, String path) {
+        byte[] b = resources.get(path);
+        return b == null ? null : new ByteArrayInputStream(b);
     }
 
     @Test
