@@ -113,7 +113,12 @@ public final class Verifier extends Comparison {
         double diff = 0;
         double norm = 0;
         for (int i = 0; i < x.length; i++) {
-            if (!Float.isFinite(x[i])) return Double.NaN;
+            if (!Float.isFinite(x[i])) {
+                // The same infinity as the reference's at the same storage type is agreement: a float16
+                // sum that passes 65504 overflows in both (TTT-MLP's token-scale gradient at 125m-h32).
+                if (Float.isInfinite(x[i]) && x[i] == r[i]) continue;
+                return Double.NaN;
+            }
             double d = (double) x[i] - r[i];
             diff += d * d;
             norm += (double) r[i] * r[i];

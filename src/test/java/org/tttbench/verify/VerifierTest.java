@@ -95,6 +95,11 @@ class VerifierTest {
     void relativeErrorTreatsNonFiniteValuesAsFailure() {
         assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.NaN}, new float[] {1, 2})));
         assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.POSITIVE_INFINITY}, new float[] {1, 2})));
+        assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.POSITIVE_INFINITY},
+                new float[] {1, Float.NEGATIVE_INFINITY})));
+        // Overflowing where the reference overflows the same way is agreement; the finite rest is compared.
+        assertEquals(0.5, Verifier.relativeError(new float[] {3, Float.NEGATIVE_INFINITY, 4},
+                new float[] {6, Float.NEGATIVE_INFINITY, 8}), 1e-12);
         assertEquals(0.5, Verifier.relativeError(new float[] {3, 4}, new float[] {6, 8}), 1e-12);
         assertEquals(0.0, Verifier.relativeError(new float[] {0, 0}, new float[] {0, 0}));
     }
