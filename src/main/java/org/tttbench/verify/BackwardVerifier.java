@@ -403,15 +403,31 @@ public final class BackwardVerifier extends Comparison {
         return out;
     }
 
-    private List<float[]> modelGradients(ModelConfig cfg, Parameters weights, int[] ids, int batch, int seqLen,
+    /** Every parameter gradient of a training step, by name. */
+    private Map<String, float[]> modelGradients(ModelConfig cfg, Parameters weights, int[] ids, int batch, int seqLen,
             int interval) {
         TttModel m = new TttModel(test, cfg, weights, ids, batch, seqLen, true, interval);
         seed(m);
         m.forward();
         m.backward();
         test.synchronize();
+        Map<String, float[]> out = new LinkedHashMap<>();
+        for (Map.Entry<String, Tensor> g : m.gradients().byName().entrySet()) out.put(g.getKey(), test.download(g.getValue()));
+        return out;
+    }
+
+    /**
+     * The gradients judged against the CPU reference, which are the ones judged across intervals: in
+     * 16-bit storage the nearly cancelling sums (learning-rate bias, token index) are reported only,
+     * and two intervals round them as differently as GPU and CPU do.
+     */
+    private List<float[]> judged(Map<String, float[]> grads) {
         List<float[]> out = new ArrayList<>();
-        for (Tensor g : m.gradients().byName().values()) out.add(test.download(g));
+        for (Map.Entry<String, float[]> g : grads.entrySet()) {
+            if (Double.isFinite(gradientTolerance(g.getKey().replaceFirst("layers\\.\\d+\\.", "layers.*.")))) {
+                out.add(g.getValue());
+            }
+        }
         return out;
     }
 
@@ -469,14 +485,16 @@ public final class BackwardVerifier extends Comparison {
         Parameters weights = weights(cfg, true)[0];
         int[] ids = new int[batch * modelLen];
         for (int i = 0; i < ids.length; i++) ids[i] = rnd.nextInt(cfg.vocab());
-        List<float[]> modelBase = modelGradients(cfg, weights, ids, batch, modelLen, 1);
+        Map<String, float[]> modelBase = modelGradients(cfg, weights, ids, batch, modelLen, 1);
         for (int c : INTERVALS) {
             if (c == 1) continue;
             add(new Row("training step grads " + type + " c=" + c + " vs c=1" + tokens, dtype,
-                    worstError(modelGradients(cfg, weights, ids, batch, modelLen, c), modelBase), intervalTolerance(Kind.MODEL)));
+                    worstError(judged(modelGradients(cfg, weights, ids, batch, modelLen, c)), judged(modelBase)),
+                    intervalTolerance(Kind.MODEL)));
         }
         add(new Row("training step grads " + type + " c=1 rerun, bit-identical" + tokens, dtype,
-                sameBits(modelBase, modelGradients(cfg, weights, ids, batch, modelLen, 1)) ? 0 : Double.NaN, 0));
+                sameBits(List.copyOf(modelBase.values()), List.copyOf(modelGradients(cfg, weights, ids, batch, modelLen, 1).values()))
+                        ? 0 : Double.NaN, 0));
     }
 
     /**
