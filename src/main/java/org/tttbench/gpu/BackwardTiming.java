@@ -152,14 +152,7 @@ public final class BackwardTiming {
                 lines.add(label + "  graph: " + stats(gr));
                 out.println(lines.getLast());
             }
-            if (timer != null) {
-                timer.on = true;
-                wl.run();
-                b.synchronize();
-                timer.on = false;
-                out.println(label + "  breakdown of one run (each op between its own events):");
-                timer.report(out);
-            }
+            if (timer != null) timer.breakdown(wl, b, label, out);
             out.println("  device: " + b.device());
             out.flush();
         }
@@ -256,6 +249,16 @@ public final class BackwardTiming {
             // matmul(a, b, c, m, n, k, transA, transB, accumulate)
             return String.format(Locale.ROOT, "matmul %dx%dx%d%s%s", (int) a[3], (int) a[4], (int) a[5],
                     (boolean) a[6] ? " Aᵀ" : "", (boolean) a[7] ? " Bᵀ" : "");
+        }
+
+        /** Times each op of one more run of {@code wl} between its own events and prints the table. */
+        void breakdown(Workload wl, Backend b, String label, PrintStream out) {
+            on = true;
+            wl.run();
+            b.synchronize();
+            on = false;
+            out.println(label + "  breakdown of one run (each op between its own events):");
+            report(out);
         }
 
         void report(PrintStream out) {

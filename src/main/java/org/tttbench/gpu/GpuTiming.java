@@ -179,14 +179,7 @@ public final class GpuTiming {
             lines.add(label + "  graph: " + Stats.of(graph).format());
             out.println(lines.get(lines.size() - 2));
             out.println(lines.get(lines.size() - 1));
-            if (timer != null) {
-                timer.on = true;
-                wl.run();
-                b.synchronize();
-                timer.on = false;
-                out.println(label + "  breakdown of one run (each op between its own events):");
-                timer.report(out);
-            }
+            if (timer != null) timer.breakdown(wl, b, label, out);
             out.println("  device: " + b.device());
             out.flush();
         }
