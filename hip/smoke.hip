@@ -12,3 +12,7 @@ extern "C" __global__ void smoke_axpy(float a, const float* x, float* y, int n) 
 extern "C" __global__ void smoke_warp_size(int* out) {
     if (blockIdx.x == 0 && threadIdx.x == 0) *out = warpSize;
 }
+
+// smoke_axpy is grid-stride over N = n; smoke_warp_size needs one thread (one wave of 64).
+TTT_LAUNCH(smoke_axpy, TTT_STRIDE_THREADS, 1, TTT_STRIDE_GRID(N), 1, 0)
+TTT_LAUNCH(smoke_warp_size, 64, 1, 1, 1, 0)

@@ -5,15 +5,15 @@
 //
 // Matrices on chip are row-major with a padded leading dimension (a multiple of 4 floats, 4
 // more than the row length): rows then start 4 banks apart, which keeps the float4 loads of
-// neighbouring rows free of bank conflicts. All products run through tile_mma: a thread owns
-// TR x 4 results and sweeps the reduction 4 at a time with float4 loads.
+// neighbouring rows free of bank conflicts. All products run through tile_mma (ttt_tiles.h): a
+// thread owns TR x 4 results and sweeps the reduction 4 at a time with float4 loads.
 //
 // A mini-batch is a sequence of phases separated by barriers. The per-step cost is mostly
 // latency (barriers, row reductions, few warps per scheduler), so the code keeps every thread
 // busy in each phase (small tiles where a product is small), reduces rows with groups of lanes
 // rather than whole warps, and loads the next mini-batch while the current one computes.
 #pragma once
-#include "tttbench_hip.h"
+#include "ttt_tiles.h"
 
 // The most threads a scan block has (the kernels' launch bound). 256 leaves each thread the
 // registers its tiles and the prefetched next mini-batch need; a build for experiments may
@@ -43,79 +43,7 @@ __device__ unsigned long long ttt_phase_cycles[16];
 
 namespace ttt_scan {
 
-// Where a scan keeps its state and scratch. The host picks the first that fits the device's
-// shared memory and passes the workspace the other two need.
-enum Placement {
-    kAllShared = 0,    // state and scratch in shared memory
-    kStateGlobal = 1,  // state in the global workspace, scratch in shared memory
-    kAllGlobal = 2     // both in the global workspace
-};
-
-// acc[r][c] += sum over k in [k0, k1) of opA[row r][k] * opB[k][c0 + c], for a TR x 4 tile.
-//  - !TA: A is [M][lda]; the tile's rows are r0 + r * rs.
-//  - TA:  op(A) = At^T with At [K][lda]; the tile's rows are r0 .. r0 + TR - 1 (rs unused).
-//  - !TB: B is [K][ldb]; TB: op(B) = Bt^T with Bt [N][ldb].
-// k0, k1, c0, lda and ldb are multiples of 4, r0 of TR for TA, and every pointer is 16-byte aligned.
-template <bool TA, bool TB, int TR>
-__device__ __forceinline__ void tile_mma(float (&acc)[TR][4], const float* A, int lda, int r0, int rs,
-                                         const float* B, int ldb, int c0, int k0, int k1) {
-#pragma unroll 2
-    for (int k = k0; k < k1; k += 4) {
-        float a[TR][4];  // a[r][q] = opA[row r][k + q]
-        float b[4][4];   // b[q][c] = opB[k + q][c0 + c]
-        if constexpr (!TA) {
-#pragma unroll
-            for (int r = 0; r < TR; ++r) {
-                const float4 v = *reinterpret_cast<const float4*>(A + (r0 + r * rs) * lda + k);
-                a[r][0] = v.x; a[r][1] = v.y; a[r][2] = v.z; a[r][3] = v.w;
-            }
-        } else {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float* p = A + (k + q) * lda + r0;
-                if constexpr (TR == 4) {
-                    const float4 v = *reinterpret_cast<const float4*>(p);
-                    a[0][q] = v.x; a[1][q] = v.y; a[2][q] = v.z; a[3][q] = v.w;
-                } else if constexpr (TR == 2) {
-                    const float2 v = *reinterpret_cast<const float2*>(p);
-                    a[0][q] = v.x; a[1][q] = v.y;
-                } else {
-                    a[0][q] = *p;
-                }
-            }
-        }
-        if constexpr (!TB) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(B + (k + q) * ldb + c0);
-                b[q][0] = v.x; b[q][1] = v.y; b[q][2] = v.z; b[q][3] = v.w;
-            }
-        } else {
-#pragma unroll
-            for (int c = 0; c < 4; ++c) {
-                const float4 v = *reinterpret_cast<const float4*>(B + (c0 + c) * ldb + k);
-                b[0][c] = v.x; b[1][c] = v.y; b[2][c] = v.z; b[3][c] = v.w;
-            }
-        }
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-#pragma unroll
-            for (int r = 0; r < TR; ++r) {
-#pragma unroll
-                for (int c = 0; c < 4; ++c) acc[r][c] = fmaf(a[r][q], b[q][c], acc[r][c]);
-            }
-        }
-    }
-}
-
-template <int TR>
-__device__ __forceinline__ void zero(float (&acc)[TR][4]) {
-#pragma unroll
-    for (int r = 0; r < TR; ++r) {
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
-    }
-}
+using namespace ttt_tiles;
 
 // Tile t of an [M, N] result made of TR x 4 tiles: its rows and first column. Plain products
 // put neighbouring threads on neighbouring row tiles and interleave a tile's rows (rows rt,
@@ -187,11 +115,6 @@ __device__ __forceinline__ void eta_attention(float* NM, int ldm, const float* A
         const int j = e - i * K;
         NM[i * ldm + j] = j <= i ? -tok_s[i] * lr_s[j] * (dot(A + i * lda, B + j * ldb, n) + 1.0f) : 0.0f;
     }
-}
-
-// gelu, tanh approximation (SPEC §3).
-__device__ __forceinline__ float gelu(float x) {
-    return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
 }
 
 // gelu and the reference's own closed form of gelu' (its rounded constants) from one tanh:
@@ -326,31 +249,6 @@ __device__ __forceinline__ void ln_out_row(const RowGroups& rg, bool active, con
 }
 
 // ---------------------------------------------------------------- moving data
-
-// dst[r * cols + c] = src[r * ld + c]: a padded on-chip matrix to its packed float32 form;
-// dst_ld lets the packed rows be part of a wider matrix (a slice of the columns).
-__device__ __forceinline__ void pack_rows(float* dst, int dst_ld, const float* src, int rows, int cols, int ld) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
-        const int r = e / cols;
-        const int c = e - r * cols;
-        dst[r * dst_ld + c] = src[r * ld + c];
-    }
-}
-
-// The reverse for an initial parameter in the stored type.
-template <typename T>
-__device__ __forceinline__ void unpack_rows(float* dst, int ld, const T* src, int src_ld, int rows, int cols) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
-        const int r = e / cols;
-        const int c = e - r * cols;
-        dst[r * ld + c] = ttt_load(src[r * src_ld + c]);
-    }
-}
-
-template <typename T>
-__device__ __forceinline__ void load_vector(float* dst, const T* src, int n) {
-    for (int e = threadIdx.x; e < n; e += blockDim.x) dst[e] = ttt_load(src[e]);
-}
 
 // 16-byte chunks of the next mini-batch a thread holds in registers at most.
 constexpr int kPrefetchChunks = 4;

@@ -1,90 +1,32 @@
-// Device code shared by the two inner-scan backward kernels (ttt_linear_backward.hip,
-// ttt_mlp_backward.hip): one block per (batch, head) walks the mini-batches in reverse. For each
-// checkpoint segment it restores the state the forward kept, recomputes the states inside the
-// segment into a per-(batch, head) scratch in global memory, then for each mini-batch, last
-// first, recomputes that mini-batch's intermediates from its state and runs its backward,
-// carrying the gradient of the state to the mini-batch before.
+// Device code shared by the reverse scans of ttt_linear.hip and ttt_mlp.hip. The walk (one
+// launch, ttt_*_backward_walk_*): one block per (batch, head) walks the mini-batches in
+// reverse. For each checkpoint segment it restores the state the forward kept, recomputes the
+// states inside the segment into a per-(batch, head) scratch in global memory, then for each
+// mini-batch, last first, recomputes that mini-batch's intermediates from its state and runs
+// its backward, carrying the gradient of the state to the mini-batch before.
 //
-// The code here depends on tttbench_hip.h alone, not on the forward scans' ttt_scan.h: the
-// forward is tuned on its own schedule. A state recomputed here can therefore differ from the
-// one the forward held in the last bits, so gradients depend on the checkpoint interval at the
-// rounding level only (SPEC §4); for a given interval they are the same bits on every run.
+// The code here shares only the tile helpers of ttt_tiles.h with the forward scans, not their
+// ttt_scan.h: the forward is tuned on its own schedule. A state recomputed here can therefore
+// differ from the one the forward held in the last bits, so gradients depend on the checkpoint
+// interval at the rounding level only (SPEC §4); for a given interval they are the same bits on
+// every run.
 //
 // Per-(batch, head) results that are summed over the batch (the gradient of the initial state,
 // of gamma and beta, and of the token eta) go to a float32 partial per (batch, head); the host
-// adds those in a fixed order (reduce.hip). Nothing is added with atomics.
+// adds those in a fixed order (elementwise_sum_partials). Nothing is added with atomics.
 //
 // Matrices on chip are row-major with a padded leading dimension (4 floats more than the row),
 // so the float4 loads of neighbouring rows do not collide in the same banks.
 #pragma once
-#include "tttbench_hip.h"
+#include "ttt_tiles.h"
+
+// The states a walk recomputes into its workspace for a segment of INTERVAL mini-batches (the
+// first is the checkpoint, the last stays on chip): the rs_slots the host passes.
+#define TTT_BACKWARD_RECOMPUTED_STATES(INTERVAL) max(0, (INTERVAL) - 2)
 
 namespace ttt_bwd {
 
-// Where a kernel keeps the state (with its gradient) and the per-mini-batch scratch. The host
-// picks the first that fits the device's shared memory and passes the workspace the others need.
-enum Placement {
-    kAllShared = 0,    // state and scratch in shared memory
-    kStateGlobal = 1,  // state in the global workspace, scratch in shared memory
-    kAllGlobal = 2     // both in the global workspace
-};
-
-// acc[r][c] += sum over k in [k0, k1) of opA[row r][k] * opB[k][c0 + c], for a 4x4 tile.
-//  - !TA: A is [M][lda] and the tile's rows are r0 + r * rs (interleaved across row tiles).
-//  - TA:  op(A) = At^T with At [K][lda]; the tile's rows are r0 .. r0 + 3 (rs unused).
-//  - !TB: B is [K][ldb]; TB: op(B) = Bt^T with Bt [N][ldb].
-// k0, k1, r0 (TA), c0, lda and ldb are multiples of 4 and every pointer is 16-byte aligned.
-template <bool TA, bool TB>
-__device__ __forceinline__ void tile_mma(float (&acc)[4][4], const float* A, int lda, int r0, int rs,
-                                         const float* B, int ldb, int c0, int k0, int k1) {
-#pragma unroll 2
-    for (int k = k0; k < k1; k += 4) {
-        float a[4][4];  // a[r][q] = opA[row r][k + q]
-        float b[4][4];  // b[q][c] = opB[k + q][c0 + c]
-        if (!TA) {
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-                const float4 v = *reinterpret_cast<const float4*>(A + (r0 + r * rs) * lda + k);
-                a[r][0] = v.x; a[r][1] = v.y; a[r][2] = v.z; a[r][3] = v.w;
-            }
-        } else {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(A + (k + q) * lda + r0);
-                a[0][q] = v.x; a[1][q] = v.y; a[2][q] = v.z; a[3][q] = v.w;
-            }
-        }
-        if (!TB) {
-#pragma unroll
-            for (int q = 0; q < 4; ++q) {
-                const float4 v = *reinterpret_cast<const float4*>(B + (k + q) * ldb + c0);
-                b[q][0] = v.x; b[q][1] = v.y; b[q][2] = v.z; b[q][3] = v.w;
-            }
-        } else {
-#pragma unroll
-            for (int c = 0; c < 4; ++c) {
-                const float4 v = *reinterpret_cast<const float4*>(B + (c0 + c) * ldb + k);
-                b[0][c] = v.x; b[1][c] = v.y; b[2][c] = v.z; b[3][c] = v.w;
-            }
-        }
-#pragma unroll
-        for (int q = 0; q < 4; ++q) {
-#pragma unroll
-            for (int r = 0; r < 4; ++r) {
-#pragma unroll
-                for (int c = 0; c < 4; ++c) acc[r][c] = fmaf(a[r][q], b[q][c], acc[r][c]);
-            }
-        }
-    }
-}
-
-__device__ __forceinline__ void zero(float (&acc)[4][4]) {
-#pragma unroll
-    for (int r = 0; r < 4; ++r) {
-#pragma unroll
-        for (int c = 0; c < 4; ++c) acc[r][c] = 0.0f;
-    }
-}
+using namespace ttt_tiles;
 
 // Tile t of a [M, *] result: plain products interleave the tile's rows (rt, rt + M/4, ...) so
 // that neighbouring threads read neighbouring rows; products with a transposed A take 4
@@ -101,15 +43,7 @@ struct Tile {
     __device__ __forceinline__ int row(int r) const { return r0 + r * rs; }
 };
 
-// gelu, tanh approximation (SPEC §3), and the derivatives the backward needs (CPU: Gelu.java).
-constexpr float kSqrt2OverPi = 0.7978845608028654f;
-constexpr float kKappa = 0.044715f;
-constexpr float kC0 = 0.79788456f;    // the reference's rounded constants of its gelu'
-constexpr float kC2 = 0.1070322243f;
-
-__device__ __forceinline__ float gelu(float x) {
-    return 0.5f * x * (1.0f + tanhf(kSqrt2OverPi * (x + kKappa * x * x * x)));
-}
+// The derivatives of gelu (ttt_tiles.h) the backward needs (CPU: Gelu.java).
 
 // d gelu / dx, exactly: what autograd uses for X2 = gelu(Z1) and XB = gelu(ZB1).
 __device__ __forceinline__ float gelu_grad(float x) {
@@ -132,27 +66,6 @@ __device__ __forceinline__ float gelu_bwd_grad(float x) {
 }
 
 // ---------------------------------------------------------------- moving data
-
-// dst[r * cols + c] = src[r * ld + c]: a padded matrix to its packed float32 form.
-__device__ __forceinline__ void pack_rows(float* dst, const float* src, int rows, int cols, int ld) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
-        const int r = e / cols;
-        dst[e] = src[r * ld + e - r * cols];
-    }
-}
-
-// The reverse.
-__device__ __forceinline__ void unpack_rows(float* dst, const float* src, int rows, int cols, int ld) {
-    for (int e = threadIdx.x; e < rows * cols; e += blockDim.x) {
-        const int r = e / cols;
-        dst[r * ld + e - r * cols] = src[e];
-    }
-}
-
-template <typename T>
-__device__ __forceinline__ void load_vector(float* dst, const T* src, int n) {
-    for (int e = threadIdx.x; e < n; e += blockDim.x) dst[e] = ttt_load(src[e]);
-}
 
 __device__ __forceinline__ void zero_floats(float* p, int n) {
     for (int e = threadIdx.x; e < n; e += blockDim.x) p[e] = 0.0f;

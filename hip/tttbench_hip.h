@@ -9,10 +9,45 @@
 //  - Stored types are float, ttt_bf16 and ttt_f16; arithmetic is float32, through
 //    ttt_load / ttt_store, which round to nearest even when narrowing.
 //  - Entry points are extern "C" so the runtime finds them by name, one per stored type
-//    (suffixes _f32, _bf16, _f16).
+//    (suffixes _f32, _bf16, _f16), and start with their family (the file's name).
+//  - Every entry point has a launch descriptor beside it (TTT_LAUNCH, below), and every buffer
+//    the host sizes for it a TTT_SIZE: the launch index the host reads (hip/README.md).
 #pragma once
 
-#if defined(__CUDACC__) && !defined(__HIP_PLATFORM_AMD__)
+// ---------------------------------------------------------------- launch descriptors
+// TTT_LAUNCH(name, threads, cluster, grid_x, grid_y, shared_bytes): how the host launches the
+// entry points name_{f32,bf16,f16} (or name, for one without a stored type); TTT_SIZE(name,
+// expr): a buffer size (in floats, unless its name says otherwise) the host allocates or passes.
+// The expressions are integer arithmetic over the launch variables (hip/README.md). A normal
+// compile drops them; preprocessed with -DTTT_LAUNCH_INDEX (scripts/build-kernels.sh), each
+// becomes one line "@launch name "threads" "cluster" "grid_x" "grid_y" "shared_bytes"" or
+// "@size name "expr"", every field after the name a string of its expression, macros expanded.
+// Write each descriptor at file scope on a line of its own, never inside another macro.
+#ifdef TTT_LAUNCH_INDEX
+#define TTT_STR_(x) #x
+#define TTT_STR(x) TTT_STR_(x)
+#define TTT_LAUNCH(name, threads, cluster, grid_x, grid_y, shared_bytes) \
+    @launch name TTT_STR(threads) TTT_STR(cluster) TTT_STR(grid_x) TTT_STR(grid_y) TTT_STR(shared_bytes)
+#define TTT_SIZE(name, expr) @size name TTT_STR(expr)
+#else
+#define TTT_LAUNCH(name, threads, cluster, grid_x, grid_y, shared_bytes)
+#define TTT_SIZE(name, expr)
+#endif
+
+// A grid-stride kernel over N elements: blocks of 256 threads, as many as cover N, at most MAXB.
+#define TTT_STRIDE_THREADS 256
+#define TTT_STRIDE_GRID(n) min(cdiv(n, TTT_STRIDE_THREADS), MAXB)
+// A kernel that loops over rows with one block a row: at most 65535 blocks.
+#define TTT_ROW_GRID(rows) min(rows, 65535)
+
+#if defined(TTT_LAUNCH_INDEX)
+// ---------------------------------------------------------------- the launch index only
+// Preprocessed for its descriptors, not compiled: no vendor header, so that a plain
+// "c++ -x c++ -E -P -DTTT_LAUNCH_INDEX -I hip hip/NAME.hip" works without HIP or CUDA. Every
+// entry point is defined on every target (a cluster kernel only poisons where there are none).
+#define TTT_HAS_CLUSTERS 0
+#define TTT_CLUSTER_DIMS(c)
+#elif defined(__CUDACC__) && !defined(__HIP_PLATFORM_AMD__)
 // ---------------------------------------------------------------- NVIDIA, nvcc
 #define TTT_NVIDIA 1
 #include <cuda_bf16.h>
@@ -47,7 +82,8 @@ typedef __half ttt_f16;
 // ---------------------------------------------------------------- thread block clusters
 // Hopper (sm_90) groups blocks into clusters that share shared memory and a barrier. Kernels
 // that use them exist only where TTT_HAS_CLUSTERS is 1; the host launches them only there.
-#if defined(TTT_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#if defined(TTT_LAUNCH_INDEX)
+#elif defined(TTT_NVIDIA) && defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 #define TTT_HAS_CLUSTERS 1
 #include <cooperative_groups.h>
 #define TTT_CLUSTER_DIMS(c) __cluster_dims__(c, 1, 1)
@@ -68,6 +104,9 @@ __device__ __forceinline__ P* ttt_cluster_map(P* p, int rank) {
 #define TTT_DYNAMIC_SHARED(name)              \
     extern __shared__ float4 ttt_smem_f4_[];  \
     float* name = reinterpret_cast<float*>(ttt_smem_f4_)
+
+// The launch index's cdiv, for the size macros a kernel shares with its descriptors.
+__host__ __device__ __forceinline__ constexpr int cdiv(int a, int b) { return (a + b - 1) / b; }
 
 // ---------------------------------------------------------------- stored types (both vendors)
 __device__ __forceinline__ float ttt_load(float x) { return x; }
@@ -115,4 +154,14 @@ __device__ __forceinline__ float ttt_block_sum(float v, float* scratch) {
 
 // Expands M(T, suffix) once per stored type: each kernel file defines M to write one
 // extern "C" entry point that calls its device template with T.
+// A module compiled at run time for one stored type (-DTTT_ONLY_F32, _BF16 or _F16) holds that
+// type's entry points alone.
+#if defined(TTT_ONLY_F32)
+#define TTT_FOR_EACH_TYPE(M) M(float, f32)
+#elif defined(TTT_ONLY_BF16)
+#define TTT_FOR_EACH_TYPE(M) M(ttt_bf16, bf16)
+#elif defined(TTT_ONLY_F16)
+#define TTT_FOR_EACH_TYPE(M) M(ttt_f16, f16)
+#else
 #define TTT_FOR_EACH_TYPE(M) M(float, f32) M(ttt_bf16, bf16) M(ttt_f16, f16)
+#endif

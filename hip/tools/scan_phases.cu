@@ -1,4 +1,4 @@
-// Where an inner-scan kernel spends its time: runs one kernel of hip/ttt_linear.hip or
+// Where an inner-scan kernel spends its time: runs one forward kernel of hip/ttt_linear.hip or
 // hip/ttt_mlp.hip on random inputs (B = 1) and prints the cycles of each phase per mini-batch,
 // counted by block 0 (TTT_PHASE_CLOCKS), the time per launch, and how far its output is from the
 // one-block kernel's (every variant computes the same function). A development tool for NVIDIA
@@ -7,8 +7,8 @@
 //   nvcc -O3 -std=c++17 -arch=sm_90 -DTTT_PHASE_CLOCKS [-DTTT_SCAN_THREADS=512] -I hip \
 //        hip/tools/scan_phases.cu -o scan_phases
 //   ./scan_phases linear|mlp F H L K threads variant...
-//   (variant: shared, cluster2, cluster4, cluster8 (mlp), fused, fusedqb (linear), fusedcluster2/4/8 (mlp); the
-//   fused kernels print their phases in order as A, B, ...: linear P, B, C, mlp A to H)
+//   (variant: shared, fused (linear), cluster2, cluster4, fusedcluster2/4/8 (mlp); the fused
+//   kernels print their phases in order as A, B, ...: linear P, B, C, mlp A to H)
 #include <cuda_runtime.h>
 #include <cmath>
 #include <cstdio>
@@ -50,18 +50,10 @@ static std::vector<float> normal(std::mt19937& g, size_t n, float mean, float st
     return v;
 }
 
-// Host copies of the layout formulas (the kernels check the sizes and poison on a mismatch).
+// The dynamic shared memory of a variant, from the size macros its kernel checks against.
 static long smem_floats(bool mlp, int F, int K, int C, bool fused = false) {
-    long f = F, k = K, f1c = 4L * F / C, fc = F / C;
-    if (mlp) {
-        long state = f * (f1c + 4) + f1c + f1c * (f + 4) + f;
-        long sets = C == 1 ? 1 : 2;
-        return state + (5 + sets * 2) * k * (f + 4) + 3 * k * (f1c + 4) + 2 * k * (k + 4) + 2 * k + 2 * f
-               + (fused ? 3 * k * (f + 4) + k : 0);
-    }
-    if (fused) return f * (f + 4) + f + 10 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f;
-    if (C == 1) return f * (f + 4) + f + 9 * k * (f + 4) + k * (k + 4) + 3 * k + 2 * f;
-    return f * (fc + 4) + fc + 10 * k * (f + 4) + 3 * k * (fc + 4) + k * (k + 4) + 3 * k + 2 * f;
+    if (mlp) return TTT_MLP_STATE_FLOATS(F, C) + (fused ? TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, C) : TTT_MLP_SCRATCH_FLOATS(F, K, C));
+    return TTT_LINEAR_STATE_FLOATS(F) + (fused ? TTT_LINEAR_FUSED_SCRATCH_FLOATS(F, K) : TTT_LINEAR_SCRATCH_FLOATS(F, K));
 }
 
 int main(int argc, char** argv) {
@@ -101,18 +93,22 @@ int main(int argc, char** argv) {
     for (int a = 7; a < argc; ++a) {
         const std::string v = argv[a];
         const bool fused = v.rfind("fused", 0) == 0;
-        const int C = v == "shared" || v == "fused" || v == "fusedqb" ? 1 : atoi(v.c_str() + (fused ? 12 : 7));
+        const int C = v == "shared" || v == "fused" ? 1 : atoi(v.c_str() + (fused ? 12 : 7));
         const void* fn = nullptr;
         if (mlp) {
-            fn = v == "shared" ? (const void*)ttt_mlp_shared_f32 : v == "cluster2" ? (const void*)ttt_mlp_cluster2_f32
-                 : v == "cluster4" ? (const void*)ttt_mlp_cluster4_f32 : v == "cluster8" ? (const void*)ttt_mlp_cluster8_f32
-                 : v == "fused" ? (const void*)ttt_mlp_fused_f32 : v == "fusedcluster2" ? (const void*)ttt_mlp_fusedcluster2_f32
-                 : v == "fusedcluster4" ? (const void*)ttt_mlp_fusedcluster4_f32 : (const void*)ttt_mlp_fusedcluster8_f32;
+            fn = v == "shared" ? (const void*)ttt_mlp_forward_shared_f32
+                 : v == "cluster2" ? (const void*)ttt_mlp_forward_cluster2_f32
+                 : v == "cluster4" ? (const void*)ttt_mlp_forward_cluster4_f32
+                 : v == "fusedcluster2" ? (const void*)ttt_mlp_forward_fusedcluster2_f32
+                 : v == "fusedcluster4" ? (const void*)ttt_mlp_forward_fusedcluster4_f32
+                 : v == "fusedcluster8" ? (const void*)ttt_mlp_forward_fusedcluster8_f32 : nullptr;
         } else {
-            fn = v == "fusedqb" ? (const void*)ttt_linear_fusedqb_f32
-                 : fused ? (const void*)ttt_linear_fused_f32
-                 : v == "shared" ? (const void*)ttt_linear_shared_f32 : v == "cluster2" ? (const void*)ttt_linear_cluster2_f32
-                 : (const void*)ttt_linear_cluster4_f32;
+            fn = v == "shared" ? (const void*)ttt_linear_forward_shared_f32
+                 : v == "fused" ? (const void*)ttt_linear_forward_fused_f32 : nullptr;
+        }
+        if (fn == nullptr) {
+            fprintf(stderr, "no %s variant %s\n", mlp ? "mlp" : "linear", v.c_str());
+            return 2;
         }
         const int smem = (int)(4 * smem_floats(mlp, F, K, C, fused));
         CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Builds the kernels of hip/ for the CPU emulation (emu_runtime.h), for tests on machines with
-no GPU: each hip/NAME.hip becomes a shared library with, for every extern "C" kernel K, a
-function emu_call_K(void** kernelParams) that unpacks the launch's argument array and calls K.
+no GPU: each hip/NAME.hip (one op family, forward and backward) becomes a shared library with,
+for every extern "C" kernel K, a function emu_call_K(void** kernelParams) that unpacks the
+launch's argument array and calls K.
 The libraries are laid out as the jar's kernels/ folder with the names a CUDA device of sm_80
 looks for (kernels/nvidia/sm_80/NAME.cubin and kernels/index.txt), so KernelImages finds them
 when this folder comes first on the class path; EmulatedRuntime loads them.
@@ -30,6 +31,21 @@ def transform(text):
     return re.sub(r'__shared__', 'static', text)
 
 
+def shared_memory(pre):
+    """The definitions a module (preprocessed as pre) needs after its includes: every dynamic shared
+    array is the one buffer the emulation swaps between the blocks of a cluster."""
+    arrays = set(re.findall(r'extern\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;', pre)) - {('float', 'emu_dynamic_shared')}
+    spaces = set(re.findall(r'namespace\s+(\w+)\s*\{', pre))
+    lines = ['extern "C" { alignas(16) float emu_dynamic_shared[%d]; }' % SHARED_FLOATS]
+    for typ, arr in sorted(arrays):
+        alias = '%s %s[%d * 4 / sizeof(%s)] __attribute__((alias("emu_dynamic_shared")));' % (
+            typ, arr, SHARED_FLOATS, typ)
+        lines.append('extern ' + alias)
+        for ns in sorted(spaces):
+            lines.append('namespace %s { extern %s }' % (ns, alias))
+    return lines
+
+
 def param_type(p):
     p = p.strip()
     m = re.match(r'^(.*?)(\w+)$', p)
@@ -55,25 +71,15 @@ def main():
                     dst.write(transform(src.read()))
         for name in names:
             hip = os.path.join(tmp, name + '.hip')
-            flags = ['-std=c++17', '-I', HERE, '-I', tmp, '-DTTT_EMU_SM=%d' % sm]
+            # EMU_CXXFLAGS adds compiler flags (scripts/check-kernels.sh plants errors with them).
+            flags = ['-std=c++17', '-I', HERE, '-I', tmp, '-DTTT_EMU_SM=%d' % sm] + os.environ.get('EMU_CXXFLAGS', '').split()
             pre = subprocess.run(['g++', '-E', '-P', '-x', 'c++'] + flags + [hip], check=True, capture_output=True,
                                  text=True).stdout
             kernels = re.findall(r'extern\s+"C"\s+void\s+(?:\[\[emu::cluster\((\d+)\)\]\]\s*)?(\w+)\s*\(([^)]*)\)\s*\{',
                                  pre)
             if not kernels:
                 raise SystemExit('no kernels found in ' + name)
-            arrays = set(re.findall(r'extern\s+(\w+)\s+(\w+)\s*\[\s*\]\s*;', pre)) - {('float', 'emu_dynamic_shared')}
-            spaces = set(re.findall(r'namespace\s+(\w+)\s*\{', pre))
-            # Every dynamic shared array is the one buffer the emulation swaps between the blocks of
-            # a cluster.
-            lines = ['#include "%s.hip"' % name,
-                     'extern "C" { alignas(16) float emu_dynamic_shared[%d]; }' % SHARED_FLOATS]
-            for typ, arr in sorted(arrays):
-                alias = '%s %s[%d * 4 / sizeof(%s)] __attribute__((alias("emu_dynamic_shared")));' % (
-                    typ, arr, SHARED_FLOATS, typ)
-                lines.append('extern ' + alias)
-                for ns in sorted(spaces):
-                    lines.append('namespace %s { extern %s }' % (ns, alias))
+            lines = ['#include "%s.hip"' % name] + shared_memory(pre)
             for cluster, k, params in kernels:
                 lines.append('extern "C" int emu_cluster_%s = %s;' % (k, cluster or '1'))
                 types = [param_type(p) for p in params.split(',')] if params.strip() else []

@@ -10,3 +10,13 @@
 #endif
 // A kernel's cluster size, kept as an attribute that build.py reads from the preprocessed source.
 #define __cluster_dims__(x, y, z) [[emu::cluster(x)]]
+
+// Planted errors, for showing that the kernel checks catch a wrong kernel (scripts/check-kernels.sh
+// --plant sqrt|tanh): every square root, or every tanh, of the kernels 1% off.
+#include <cmath>
+#if defined(TTT_EMU_PLANT_SQRT)
+#define sqrtf(x) (1.01f * std::sqrt((float)(x)))
+#endif
+#if defined(TTT_EMU_PLANT_TANH)
+#define tanhf(x) (1.01f * std::tanh((float)(x)))
+#endif
