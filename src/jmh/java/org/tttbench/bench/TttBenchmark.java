@@ -1,6 +1,7 @@
 package org.tttbench.bench;
 
 import java.nio.file.Path;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -17,16 +18,19 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 import org.openjdk.jmh.infra.BenchmarkParams;
 import org.tttbench.backend.Backend;
-import org.tttbench.backend.Backends;
+import org.tttbench.backend.ScanShape;
 import org.tttbench.backend.Tensor;
-import org.tttbench.cli.DeviceWarmup;
-import org.tttbench.cli.RunInfo;
-import org.tttbench.cli.TimedWork;
 import org.tttbench.config.BackendKind;
-import org.tttbench.config.BenchConfig;
+import org.tttbench.config.BenchmarkKind;
 import org.tttbench.config.DType;
+import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
-import org.tttbench.model.Workload;
+import org.tttbench.config.Workload;
+import org.tttbench.harness.Backends;
+import org.tttbench.harness.BenchmarkWork;
+import org.tttbench.harness.DeviceWarmup;
+import org.tttbench.harness.RunInfo;
+import org.tttbench.harness.TimedWork;
 import org.tttbench.verify.Verifier;
 
 /**
@@ -47,7 +51,8 @@ import org.tttbench.verify.Verifier;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 3)
 @Measurement(iterations = 5)
-@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
+// JMH 1.37 reads field offsets through sun.misc.Unsafe, which Java 25 warns about on every fork unless allowed.
+@Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow"})
 public class TttBenchmark {
 
     @Param({"12m"})
@@ -95,29 +100,38 @@ public class TttBenchmark {
     public boolean deviceWarmup;
 
     private Backend be;
-    private Workload workload;
+    private BenchmarkWork work;
     private TimedWork timed;
     /** True once the GPU kernels passed the check against the CPU reference; null on the CPU. */
     private Boolean verified;
+    /** What the check verified: the kernels timed and the seed of its inputs; null on the CPU. */
+    private Verifier.Verified check;
+    /** The inner-scan kernels the timed run uses, with how each was built; null on the CPU. */
+    private String kernel;
 
     @Setup(Level.Trial)
     public void setup(BenchmarkParams params) {
         String method = params.getBenchmark().substring(params.getBenchmark().lastIndexOf('.') + 1);
-        Workload.Kind kind = Workload.Kind.byMethod(method);
-        boolean training = kind == Workload.Kind.BACKWARD || kind == Workload.Kind.INNER_BACKWARD;
-        boolean innerOnly = kind == Workload.Kind.INNER_FORWARD || kind == Workload.Kind.INNER_BACKWARD;
-        BenchConfig config = new BenchConfig(modelSize, TttType.parse(tttType), training, batch, seqLen, miniBatch,
-                DType.parse(dtype), 0, 1, false, innerOnly, checkpointInterval, null, BackendKind.parse(backend), tf32,
-                weights.isEmpty() ? null : Path.of(weights));
-        // A GPU kernel is checked against the CPU reference at a reduced size before it is timed:
-        // a benchmark of a wrong kernel is worthless. The check runs on a backend of its own, so
-        // the peak memory reported is the benchmark's alone.
-        Verifier.checkConfig(config);
-        be = Backends.open(config.backend(), config.dtype(), config.tf32());
-        verified = be.name().equals("cpu") ? null : Boolean.TRUE;
-        workload = Workload.build(be, config, kind);
+        Workload workload = new Workload(modelSize, TttType.parse(tttType), false, false, batch, seqLen, miniBatch,
+                DType.parse(dtype), checkpointInterval, tf32, weights.isEmpty() ? null : Path.of(weights))
+                .as(BenchmarkKind.byMethod(method));
+        be = Backends.open(BackendKind.parse(backend), workload.dtype(), workload.tf32());
+        // A GPU kernel is checked against the CPU reference at a reduced size before it is timed: a
+        // benchmark of a wrong kernel is worthless. The check runs the kernels the timed run chooses; its
+        // seed is drawn here and reported, so that a failure can be run again (the exception says how).
+        // Its buffers are freed before the benchmark's own are allocated, so the peak memory reported is
+        // the benchmark's alone.
+        if (onGpu()) {
+            long seed = ThreadLocalRandom.current().nextLong() & Long.MAX_VALUE;
+            be.runReleasing(() -> check = Verifier.checkConfig(be, workload, seed));
+            verified = Boolean.TRUE;
+        }
+        work = BenchmarkWork.build(be, workload);
+        ModelConfig m = workload.model();
+        kernel = onGpu() ? be.describeKernels(new ScanShape(m.tttType(), m.headDim(), m.miniBatch(), workload.dtype(),
+                (long) workload.batch() * m.heads(), workload.checkpointInterval()), workload.backward()) : null;
         be.synchronize();
-        timed = TimedWork.prepare(be, workload::run, graph, System.err);
+        timed = TimedWork.prepare(be, work::run, graph, System.err);
         if (deviceWarmup && onGpu()) {
             System.err.println(DeviceWarmup.run(timed::run).describe());
         }
@@ -127,7 +141,8 @@ public class TttBenchmark {
     public void tearDown() {
         if (be == null) return;
         new RunInfo(be.name(), be.device(), be.peakMemoryBytes(), verified,
-                onGpu() && timed != null ? timed.launch().label() : null).publish();
+                onGpu() && timed != null ? timed.launch().label() : null, check == null ? null : check.seed(),
+                check == null ? null : check.kernel(), kernel).publish();
         be.close();
     }
 
@@ -137,7 +152,7 @@ public class TttBenchmark {
 
     private Tensor timed() {
         timed.run();
-        return workload.output();
+        return work.output();
     }
 
     /** The full model forward: logits [B, L, V]. */

@@ -51,6 +51,53 @@ public interface Backend extends TttOps, AutoCloseable {
     /** Blocks until every op issued so far has finished. */
     void synchronize();
 
+    /**
+     * Runs {@code work} and then frees every buffer it allocated on this backend, as if it had
+     * never run: its tensors must not be used afterwards, and {@link #peakMemoryBytes()} no longer
+     * counts them. A benchmark checks its kernels this way on the backend it then times, before
+     * it allocates its own buffers. A backend whose memory the garbage collector manages just
+     * runs the work.
+     */
+    default void runReleasing(Runnable work) {
+        work.run();
+    }
+
+    /** The inner-scan kernels this backend runs at {@code shape} now (forced ones where forced). */
+    default KernelChoice kernels(ScanShape shape) {
+        return new KernelChoice(name(), name());
+    }
+
+    /**
+     * The inner-scan kernels of {@link #kernels} a benchmark runs (the forward's, and with
+     * {@code backward} the backward's too), each with how its code was built (compiled for the
+     * exact shape, or the build's own object), for the result line.
+     */
+    default String describeKernels(ScanShape shape, boolean backward) {
+        KernelChoice k = kernels(shape);
+        return backward ? k.label() : k.forward();
+    }
+
+    /**
+     * Every inner-scan kernel this backend can run at {@code shape} on this device, each option
+     * naming one direction: what a check runs one by one. Empty where there is no choice.
+     */
+    default List<KernelChoice> kernelOptions(ScanShape shape) {
+        return List.of();
+    }
+
+    /**
+     * Runs the inner scans with the kernels {@code choice} names instead of the backend's own
+     * choice ({@link KernelChoice#OWN}: back to that), so that checks and timings reach every
+     * kernel. A named kernel that cannot run a scan's shape fails that scan.
+     *
+     * @throws UnsupportedOperationException on a backend without kernels to choose from
+     */
+    default void force(KernelChoice choice) {
+        if (!choice.equals(KernelChoice.OWN)) {
+            throw new UnsupportedOperationException("the " + name() + " backend has no inner-scan kernels to choose from");
+        }
+    }
+
     /** Highest number of bytes this backend held at once, or -1 when unknown. */
     long peakMemoryBytes();
 

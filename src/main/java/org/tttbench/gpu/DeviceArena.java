@@ -46,6 +46,35 @@ final class DeviceArena implements AutoCloseable {
         return p;
     }
 
+    /** Where the arena stands: {@link #release} returns to it. */
+    record Mark(int chunks, long base, long size, long used, long reserved, long carved) {
+    }
+
+    Mark mark() {
+        return new Mark(chunks.size(), base, size, used, reserved, carved);
+    }
+
+    /**
+     * Frees every buffer carved since {@code mark}: the chunks taken after it go back to the
+     * device, and the chunk that was current then is carved again from where it stood.
+     */
+    void release(Mark mark) {
+        GpuException first = null;
+        while (chunks.size() > mark.chunks()) {
+            try {
+                runtime.free(chunks.removeLast());
+            } catch (GpuException e) {
+                if (first == null) first = e;
+            }
+        }
+        base = mark.base();
+        size = mark.size();
+        used = mark.used();
+        reserved = mark.reserved();
+        carved = mark.carved();
+        if (first != null) throw first;
+    }
+
     static long align(long bytes) {
         return (bytes + ALIGN - 1) / ALIGN * ALIGN;
     }

@@ -103,6 +103,14 @@ public interface GpuRuntime extends AutoCloseable {
     /** The stream handle, for the BLAS to share. */
     long stream();
 
+    /**
+     * The compiler that builds kernels for this device at run time (NVRTC, hipRTC), or empty
+     * where its library is not installed ({@link RuntimeCompiler#whyMissing} says why).
+     */
+    default java.util.Optional<RuntimeCompiler> compiler() {
+        return RuntimeCompiler.find(this);
+    }
+
     /** The vendor BLAS bound to this runtime's stream. */
     Blas blas();
 

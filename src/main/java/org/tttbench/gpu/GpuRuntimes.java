@@ -43,7 +43,8 @@ public final class GpuRuntimes {
     }
 
     /** What one runtime offers here: its device count and libraries, or why it is not usable. */
-    public record Probe(BackendKind kind, int devices, String detail) {
+    /** @param memory bytes of device 0 (0 where not usable) */
+    public record Probe(BackendKind kind, int devices, long memory, String detail) {
         public boolean usable() {
             return devices > 0;
         }
@@ -63,19 +64,19 @@ public final class GpuRuntimes {
                     case CUDA -> {
                         int n = CudaRuntime.deviceCount();
                         String blas = Cublas.load().source();
-                        yield new Probe(kind, n, "driver " + org.tttbench.gpu.cuda.CudaDriver.load().source()
+                        yield new Probe(kind, n, CudaRuntime.deviceMemory(0), "driver " + org.tttbench.gpu.cuda.CudaDriver.load().source()
                                 + ", cuBLAS " + blas);
                     }
                     case HIP -> {
                         int n = HipRuntime.deviceCount();
                         String blas = Hipblas.load().source();
-                        yield new Probe(kind, n, "runtime " + org.tttbench.gpu.hip.HipRuntimeApi.load().source()
+                        yield new Probe(kind, n, HipRuntime.deviceMemory(0), "runtime " + org.tttbench.gpu.hip.HipRuntimeApi.load().source()
                                 + ", hipBLAS " + blas);
                     }
                     default -> throw new IllegalStateException(kind.toString());
                 });
             } catch (GpuException e) {
-                result.add(new Probe(kind, 0, e.getMessage()));
+                result.add(new Probe(kind, 0, 0, e.summary()));
             }
         }
         return result;

@@ -8,9 +8,10 @@ import java.util.Map;
 import org.tttbench.backend.Tensor;
 
 /**
- * Puts one kernel launch together at a time: {@code start(fn).p(x).i(n).f(s).launch(…)}. The
- * kernelParams array for a given kernel and argument values is built once and reused, since
- * every layer of a forward or backward repeats the same launches.
+ * Puts one kernel launch together at a time:
+ * {@code registry.start(name, dtype).p(x).i(n).f(s).launch(vars)}. The kernelParams array for a
+ * given kernel and argument values is built once and reused, since every layer of a forward or
+ * backward repeats the same launches.
  */
 final class KernelLaunch {
 
@@ -32,21 +33,21 @@ final class KernelLaunch {
         }
     }
 
-    private final GpuRuntime rt;
+    private final KernelRegistry registry;
     private final Arena host;
     private final Map<ArgsKey, MemorySegment> argCache = new HashMap<>();
-    private final long[] values = new long[32];
-    private final byte[] kinds = new byte[32];
-    private long function;
+    private final long[] values = new long[40];
+    private final byte[] kinds = new byte[40];
+    private KernelRegistry.Kernel kernel;
     private int count;
 
-    KernelLaunch(GpuRuntime rt, Arena host) {
-        this.rt = rt;
+    KernelLaunch(KernelRegistry registry, Arena host) {
+        this.registry = registry;
         this.host = host;
     }
 
-    KernelLaunch start(long fn) {
-        function = fn;
+    KernelLaunch start(KernelRegistry.Kernel k) {
+        kernel = k;
         count = 0;
         return this;
     }
@@ -76,12 +77,9 @@ final class KernelLaunch {
         return add(FLOAT, Float.floatToRawIntBits(v));
     }
 
-    void launch(int grid, int block, int sharedBytes) {
-        launch(grid, 1, block, sharedBytes);
-    }
-
-    void launch(int gridX, int gridY, int block, int sharedBytes) {
-        ArgsKey key = new ArgsKey(function, Arrays.copyOf(values, count), Arrays.copyOf(kinds, count));
+    /** Launches with grid and shared memory from the kernel's descriptor at {@code vars}. */
+    void launch(LaunchVars vars) {
+        ArgsKey key = new ArgsKey(kernel.function(), Arrays.copyOf(values, count), Arrays.copyOf(kinds, count));
         MemorySegment args = argCache.get(key);
         if (args == null) {
             KernelArgs a = new KernelArgs(host, count);
@@ -95,6 +93,11 @@ final class KernelLaunch {
             args = a.segment();
             argCache.put(key, args);
         }
-        rt.launch(function, gridX, gridY, 1, block, 1, 1, sharedBytes, args);
+        registry.launch(kernel, vars, args);
+    }
+
+    /** Forgets the argument arrays (after the buffers they point at were freed). */
+    void forget() {
+        argCache.clear();
     }
 }

@@ -17,17 +17,7 @@ import org.tttbench.config.ModelConfig;
  */
 public final class TttModel {
 
-    /**
-     * System property that turns the fused issue of ops off ({@code -Dtttbench.fusedOps=false}):
-     * Q, K, V and gate, up as one batched product each (and their weight and input gradients), each
-     * residual add together with the RMSNorm that reads its sum, and the gradients zeroed in one
-     * op. On (the default) or off, the CPU reference gives the same bits; the switch is there to
-     * time both on a GPU.
-     */
-    public static final String FUSED_OPS = "tttbench.fusedOps";
-
     private final Backend be;
-    private final boolean fused;
     private final ModelConfig cfg;
     private final int batch;
     private final int seqLen;
@@ -55,7 +45,7 @@ public final class TttModel {
     private final Tensor dk;
     private final Tensor dv;
     private final InnerGrads innerGrads;
-    /** The gradients only ever accumulated into (see {@link #overwritten}), zeroed before a fused backward. */
+    /** The gradients only ever accumulated into (see {@link #overwritten}), zeroed before a backward. */
     private final List<Tensor> accumulatedGrads = new ArrayList<>();
 
     /** Activations of one block, kept from the forward for the backward. */
@@ -74,7 +64,6 @@ public final class TttModel {
     public TttModel(Backend backend, ModelConfig cfg, Parameters weights, int[] ids, int batch, int seqLen,
             boolean training, int interval) {
         this.be = backend;
-        this.fused = fusedOps();
         this.cfg = cfg;
         this.batch = batch;
         this.seqLen = seqLen;
@@ -111,8 +100,7 @@ public final class TttModel {
             this.dLogits = be.allocate(tokens, cfg.vocab());
             be.fill(dLogits, 1f);
             // Gradients a product overwrites lie after the ones that are accumulated, which are zeroed as one range.
-            this.grads = fused ? new Parameters(be, weights.specs(), name -> !overwritten(name))
-                    : new Parameters(be, weights.specs());
+            this.grads = new Parameters(be, weights.specs(), name -> !overwritten(name));
             grads.byName().forEach((name, g) -> {
                 if (!overwritten(name)) accumulatedGrads.add(g);
             });
@@ -140,18 +128,8 @@ public final class TttModel {
         }
     }
 
-    /** Whether {@link #FUSED_OPS} asks for the fused issue of ops (the default). */
-    public static boolean fusedOps() {
-        return !"false".equalsIgnoreCase(System.getProperty(FUSED_OPS, "true").trim());
-    }
-
-    /** Whether this model issues the fused ops ({@link #FUSED_OPS} as it was at construction). */
-    public boolean fused() {
-        return fused;
-    }
-
     /**
-     * Whether the fused backward's first write to this gradient is a product that overwrites it
+     * Whether the backward's first write to this gradient is a product that overwrites it
      * (the weights of linear layers, and the embedding, whose LM-head gradient comes before the
      * lookup's): each is written by exactly one product per backward, every other op only adds
      * to it later, so it needs no zeroing. Every other gradient is only ever accumulated.
@@ -221,19 +199,13 @@ public final class TttModel {
         for (int l = 0; l < cfg.layers(); l++) {
             LayerActivations a = acts.get(training ? l : 0);
             if (a.hIn() != h) throw new IllegalStateException("activation chain broken at layer " + l);
-            // Fused, the norm of every block's input after the first ran with the residual add that made it.
-            if (l == 0 || !fused) be.rmsNorm(h, weights.get(p(l, "seq_norm.weight")), a.xn(), a.rstdSeq());
+            // The norm of every block's input after the first ran with the residual add that made it.
+            if (l == 0) be.rmsNorm(h, weights.get(p(l, "seq_norm.weight")), a.xn(), a.rstdSeq());
             Tensor wq = weights.get(t(l, "q_proj.weight"));
             Tensor wk = weights.get(t(l, "k_proj.weight"));
             Tensor wv = weights.get(t(l, "v_proj.weight"));
-            if (fused) {
-                be.matmulBatched(List.of(a.xn()), List.of(wq, wk, wv), List.of(a.q(), a.k(), a.v()), tokens, d, d,
-                        false, true, false);
-            } else {
-                be.matmul(a.xn(), wq, a.q(), tokens, d, d, false, true, false);
-                be.matmul(a.xn(), wk, a.k(), tokens, d, d, false, true, false);
-                be.matmul(a.xn(), wv, a.v(), tokens, d, d, false, true, false);
-            }
+            be.matmulBatched(List.of(a.xn()), List.of(wq, wk, wv), List.of(a.q(), a.k(), a.v()), tokens, d, d,
+                    false, true, false);
             be.splitHeads(a.q(), a.xqh(), hh, k, true);
             be.splitHeads(a.k(), a.xkh(), hh, k, true);
             be.splitHeads(a.v(), a.xvh(), hh, k, false);
@@ -246,47 +218,28 @@ public final class TttModel {
             // hMid = h + post · Woᵀ: the projection lands in hMid, then the residual is added.
             be.matmul(a.post(), weights.get(t(l, "o_proj.weight")), a.hMid(), tokens, d, d, false, true, false);
             Tensor ffnGain = weights.get(p(l, "ffn_norm.weight"));
-            if (fused) {
-                be.addRmsNorm(a.hMid(), h, a.hMid(), ffnGain, a.y(), a.rstdFfn());
-            } else {
-                be.add(a.hMid(), h, a.hMid());
-                be.rmsNorm(a.hMid(), ffnGain, a.y(), a.rstdFfn());
-            }
+            be.addRmsNorm(a.hMid(), h, a.hMid(), ffnGain, a.y(), a.rstdFfn());
             Tensor wGate = weights.get(p(l, "mlp.gate_proj.weight"));
             Tensor wUp = weights.get(p(l, "mlp.up_proj.weight"));
-            if (fused) {
-                be.matmulBatched(List.of(a.y()), List.of(wGate, wUp), List.of(a.gate(), a.up()), tokens, cfg.ffn(), d,
-                        false, true, false);
-            } else {
-                be.matmul(a.y(), wGate, a.gate(), tokens, cfg.ffn(), d, false, true, false);
-                be.matmul(a.y(), wUp, a.up(), tokens, cfg.ffn(), d, false, true, false);
-            }
+            be.matmulBatched(List.of(a.y()), List.of(wGate, wUp), List.of(a.gate(), a.up()), tokens, cfg.ffn(), d,
+                    false, true, false);
             be.swiglu(a.gate(), a.up(), a.swi());
             Tensor next = l + 1 < acts.size() ? acts.get(l + 1).hIn() : residualOut;
             be.matmul(a.swi(), weights.get(p(l, "mlp.down_proj.weight")), next, tokens, d, cfg.ffn(), false, true,
                     false);
-            if (fused) {
-                // next = hMid + swi · Wdownᵀ, normed for the next block (or by the final norm) in the same pass.
-                if (l + 1 < cfg.layers()) {
-                    LayerActivations an = acts.get(training ? l + 1 : 0);
-                    be.addRmsNorm(next, a.hMid(), next, weights.get(p(l + 1, "seq_norm.weight")), an.xn(),
-                            an.rstdSeq());
-                } else {
-                    be.addRmsNorm(next, a.hMid(), next, weights.get("model.norm.weight"), hFinal, rstdFinal);
-                }
+            // next = hMid + swi · Wdownᵀ, normed for the next block (or by the final norm) in the same pass.
+            if (l + 1 < cfg.layers()) {
+                LayerActivations an = acts.get(training ? l + 1 : 0);
+                be.addRmsNorm(next, a.hMid(), next, weights.get(p(l + 1, "seq_norm.weight")), an.xn(),
+                        an.rstdSeq());
             } else {
-                be.add(next, a.hMid(), next);
+                be.addRmsNorm(next, a.hMid(), next, weights.get("model.norm.weight"), hFinal, rstdFinal);
             }
             h = next;
         }
-        if (!fused) be.rmsNorm(h, weights.get("model.norm.weight"), hFinal, rstdFinal);
         be.matmul(hFinal, embed, logits, tokens, cfg.vocab(), d, false, true, false);
     }
 
-    /**
-     * The gradient of sum(logits) for every parameter, after {@link #forward()} on a model
-     * built for training.
-     */
     /**
      * Sets every element of the seed gradient (1, the gradient of sum(logits), unless set here).
      * Checks in float16 scale it down, as loss scaling does in float16 training: the gradients of
@@ -297,24 +250,23 @@ public final class TttModel {
         be.fill(dLogits, value);
     }
 
+    /**
+     * The gradient of sum(logits) for every parameter, after {@link #forward()} on a model
+     * built for training.
+     */
     public void backward() {
         if (grads == null) throw new IllegalStateException("model was not built for training");
         int d = cfg.hidden();
         int hh = cfg.heads();
         int k = cfg.miniBatch();
         int ffn = cfg.ffn();
-        // Fused, the products below overwrite the gradients of the linear layers (beta = 0 on a GPU: the old
-        // contents are never read), so only the accumulated ones are zeroed; otherwise all are, one by one.
-        boolean accumulateAll = !fused;
-        if (fused) {
-            be.fillAll(accumulatedGrads, 0f);
-        } else {
-            for (Tensor g : grads.byName().values()) be.fill(g, 0f);
-        }
+        // The products below overwrite the gradients of the linear layers (beta = 0 on a GPU: the old
+        // contents are never read), so only the accumulated ones are zeroed.
+        be.fillAll(accumulatedGrads, 0f);
         Tensor embed = weights.get("model.embed_tokens.weight");
         Tensor dEmbed = grads.get("model.embed_tokens.weight");
         be.matmul(dLogits, embed, dTmp, tokens, d, cfg.vocab(), false, false, false);
-        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, accumulateAll);
+        be.matmul(dLogits, hFinal, dEmbed, cfg.vocab(), d, tokens, true, false, false);
         be.fill(dh, 0f);
         be.rmsNormBackward(residualOut, weights.get("model.norm.weight"), rstdFinal, dTmp, dh,
                 grads.get("model.norm.weight"));
@@ -323,30 +275,20 @@ public final class TttModel {
             // Feed-forward: next = hMid + swi · Wdownᵀ.
             // For y = x Wᵀ: dW[out, in] = Σ_t dy[t, out] x[t, in] = dyᵀ x, and dx = dy W.
             be.matmul(dh, a.swi(), grads.get(p(l, "mlp.down_proj.weight")), d, ffn, tokens, true, false,
-                    accumulateAll);
+                    false);
             be.matmul(dh, weights.get(p(l, "mlp.down_proj.weight")), dFfnS, tokens, ffn, d, false, false, false);
             be.swigluBackward(a.gate(), a.up(), dFfnS, dGate, dUp);
             Tensor gGate = grads.get(p(l, "mlp.gate_proj.weight"));
             Tensor gUp = grads.get(p(l, "mlp.up_proj.weight"));
-            if (fused) {
-                be.matmulBatched(List.of(dGate, dUp), List.of(a.y()), List.of(gGate, gUp), ffn, d, tokens, true, false,
-                        false);
-            } else {
-                be.matmul(dGate, a.y(), gGate, ffn, d, tokens, true, false, true);
-                be.matmul(dUp, a.y(), gUp, ffn, d, tokens, true, false, true);
-            }
+            be.matmulBatched(List.of(dGate, dUp), List.of(a.y()), List.of(gGate, gUp), ffn, d, tokens, true, false,
+                    false);
             Tensor wGate = weights.get(p(l, "mlp.gate_proj.weight"));
             Tensor wUp = weights.get(p(l, "mlp.up_proj.weight"));
-            if (fused) {
-                be.matmulSum(List.of(dGate, dUp), List.of(wGate, wUp), dTmp, tokens, d, ffn, false, false, false);
-            } else {
-                be.matmul(dGate, wGate, dTmp, tokens, d, ffn, false, false, false);
-                be.matmul(dUp, wUp, dTmp, tokens, d, ffn, false, false, true);
-            }
+            be.matmulSum(List.of(dGate, dUp), List.of(wGate, wUp), dTmp, tokens, d, ffn, false, false, false);
             be.rmsNormBackward(a.hMid(), weights.get(p(l, "ffn_norm.weight")), a.rstdFfn(), dTmp, dh,
                     grads.get(p(l, "ffn_norm.weight")));
             // TTT layer: hMid = hIn + post · Woᵀ.
-            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, accumulateAll);
+            be.matmul(dh, a.post(), grads.get(t(l, "o_proj.weight")), d, d, tokens, true, false, false);
             be.matmul(dh, weights.get(t(l, "o_proj.weight")), dTmp, tokens, d, d, false, false, false);
             be.layerNormBackward(a.innerOut(), weights.get(t(l, "post_norm.weight")), a.postMean(), a.postRstd(),
                     dTmp, dInnerOut, grads.get(t(l, "post_norm.weight")), grads.get(t(l, "post_norm.bias")));
@@ -362,24 +304,12 @@ public final class TttModel {
             Tensor gq = grads.get(t(l, "q_proj.weight"));
             Tensor gk = grads.get(t(l, "k_proj.weight"));
             Tensor gv = grads.get(t(l, "v_proj.weight"));
-            if (fused) {
-                be.matmulBatched(List.of(dq, dk, dv), List.of(a.xn()), List.of(gq, gk, gv), d, d, tokens, true, false,
-                        false);
-            } else {
-                be.matmul(dq, a.xn(), gq, d, d, tokens, true, false, true);
-                be.matmul(dk, a.xn(), gk, d, d, tokens, true, false, true);
-                be.matmul(dv, a.xn(), gv, d, d, tokens, true, false, true);
-            }
+            be.matmulBatched(List.of(dq, dk, dv), List.of(a.xn()), List.of(gq, gk, gv), d, d, tokens, true, false,
+                    false);
             Tensor wq = weights.get(t(l, "q_proj.weight"));
             Tensor wk = weights.get(t(l, "k_proj.weight"));
             Tensor wv = weights.get(t(l, "v_proj.weight"));
-            if (fused) {
-                be.matmulSum(List.of(dq, dk, dv), List.of(wq, wk, wv), dTmp, tokens, d, d, false, false, false);
-            } else {
-                be.matmul(dq, wq, dTmp, tokens, d, d, false, false, false);
-                be.matmul(dk, wk, dTmp, tokens, d, d, false, false, true);
-                be.matmul(dv, wv, dTmp, tokens, d, d, false, false, true);
-            }
+            be.matmulSum(List.of(dq, dk, dv), List.of(wq, wk, wv), dTmp, tokens, d, d, false, false, false);
             be.tttLearningRateBackward(a.xn(), weights.get(t(l, "learnable_ttt_lr_weight")), a.lr(), g.lr(), dTmp,
                     grads.get(t(l, "learnable_ttt_lr_weight")), grads.get(t(l, "learnable_ttt_lr_bias")));
             be.rmsNormBackward(a.hIn(), weights.get(p(l, "seq_norm.weight")), a.rstdSeq(), dTmp, dh,

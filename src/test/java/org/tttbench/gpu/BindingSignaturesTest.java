@@ -24,14 +24,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.tttbench.gpu.cuda.Cublas;
 import org.tttbench.gpu.cuda.CudaDriver;
+import org.tttbench.gpu.cuda.Nvrtc;
 import org.tttbench.gpu.hip.HipRuntimeApi;
 import org.tttbench.gpu.hip.Hipblas;
+import org.tttbench.gpu.hip.Hiprtc;
 
 /**
  * Every bound function's parameter and return types against the vendor's own header, after the
  * C preprocessor (so cuda.h's _v2 #defines apply), and every constant against the value a C
- * compiler gives it. cuda.h and hip_runtime_api.h are required in CI; cublas_api.h and
- * hipblas.h are checked where installed (TTTBENCH_EXTRA_INCLUDE adds a folder to look in).
+ * compiler gives it. cuda.h and hip_runtime_api.h are required in CI; hiprtc.h wherever
+ * hip_runtime_api.h is (the same package installs both); cublas_api.h, nvrtc.h and hipblas.h are
+ * checked where installed (TTTBENCH_EXTRA_INCLUDE adds a folder to look in). Where nvrtc.h is
+ * not at hand, {@link CDeclarations} writes a C file for nvcc to check the NVRTC bindings with.
  */
 class BindingSignaturesTest {
 
@@ -83,10 +87,7 @@ class BindingSignaturesTest {
     @Test
     void cudaDriverMatchesCudaH() throws Exception {
         Path dir = requireHeader("cuda.h", "cuInit", includeDirs("CUDA_PATH", "CUDA_HOME"), ci());
-        List<String> flags = List.of("-I" + dir);
-        CHeader h = CHeader.preprocess("cuda.h", flags);
-        checkFunctions(h, CudaDriver.FUNCTIONS, Map.of());
-        checkConstants(CudaDriver.class, "cuda.h", flags, h, Set.of());
+        checkAgainst("cuda.h", List.of("-I" + dir), CudaDriver.class);
     }
 
     @Test
@@ -98,6 +99,20 @@ class BindingSignaturesTest {
         CHeader h = CHeader.preprocess("cublas_api.h", flags);
         checkFunctions(h, Cublas.FUNCTIONS, Map.of());
         checkConstants(Cublas.class, "cublas_api.h", flags, h, Set.of());
+    }
+
+    @Test
+    void nvrtcMatchesNvrtcH() throws Exception {
+        Path dir = requireHeader("nvrtc.h", "nvrtcCompileProgram", includeDirs("CUDA_PATH", "CUDA_HOME"), false);
+        checkAgainst("nvrtc.h", List.of("-I" + dir), Nvrtc.class);
+    }
+
+    @Test
+    void hiprtcMatchesHiprtcH() throws Exception {
+        List<Path> dirs = includeDirs("ROCM_PATH", "HIP_PATH");
+        boolean hipInstalled = find("hip/hip_runtime_api.h", "hipModuleLaunchKernel", dirs).isPresent();
+        Path dir = requireHeader("hip/hiprtc.h", "hiprtcCompileProgram", dirs, ci() || hipInstalled);
+        checkAgainst("hip/hiprtc.h", List.of("-D__HIP_PLATFORM_AMD__", "-I" + dir), Hiprtc.class);
     }
 
     @Test
@@ -141,6 +156,13 @@ class BindingSignaturesTest {
         // ROCm 7 drops hipblasDatatype_t, ROCm 5 lacks hipDataType's bfloat16: whichever the header has is checked.
         checkConstants(Hipblas.class, include, flags, h, Set.of("HIPBLAS_R_16F", "HIPBLAS_R_32F", "HIPBLAS_R_16B",
                 "HIP_R_16BF", "HIPBLAS_COMPUTE_32F"));
+    }
+
+    /** Every function and constant of {@code binding} against {@code include}, where no symbol needs a stand-in. */
+    private void checkAgainst(String include, List<String> flags, Class<?> binding) throws Exception {
+        CHeader h = CHeader.preprocess(include, flags);
+        checkFunctions(h, functionsOf(binding), Map.of());
+        checkConstants(binding, include, flags, h, Set.of());
     }
 
     /** Each bound function against its declaration; {@code sameAs} names a stand-in for symbols this header version lacks. */
@@ -203,7 +225,8 @@ class BindingSignaturesTest {
     @Test
     void methodsMatchDescriptors() {
         List<String> problems = new ArrayList<>();
-        for (var binding : List.of(CudaDriver.class, Cublas.class, HipRuntimeApi.class, Hipblas.class)) {
+        for (var binding : List.of(CudaDriver.class, Cublas.class, Nvrtc.class, HipRuntimeApi.class, Hipblas.class,
+                Hiprtc.class)) {
             Map<String, FunctionDescriptor> functions = functionsOf(binding);
             for (var e : functions.entrySet()) {
                 Method m = methodNamed(binding, e.getKey());
@@ -227,7 +250,7 @@ class BindingSignaturesTest {
     }
 
     @SuppressWarnings("unchecked")
-    private static Map<String, FunctionDescriptor> functionsOf(Class<?> binding) {
+    static Map<String, FunctionDescriptor> functionsOf(Class<?> binding) {
         try {
             return (Map<String, FunctionDescriptor>) binding.getField("FUNCTIONS").get(null);
         } catch (ReflectiveOperationException e) {

@@ -3,6 +3,7 @@ package org.tttbench.gpu;
 import java.util.ArrayList;
 import java.util.List;
 import org.tttbench.config.DType;
+import org.tttbench.tools.GpuSmoke;
 
 /**
  * {@link GpuSmoke#graphReplays} on the CPU emulation (src/test/emu), with recording held to what

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Assumptions;
 import org.tttbench.backend.Backend;
-import org.tttbench.backend.Backends;
+import org.tttbench.harness.Backends;
 import org.tttbench.config.BackendKind;
 import org.tttbench.config.DType;
 

@@ -14,61 +14,42 @@ import org.tttbench.config.DType;
 import org.tttbench.gpu.Blas;
 import org.tttbench.gpu.Ffm;
 import org.tttbench.gpu.GpuException;
-import org.tttbench.gpu.GpuRuntime;
+import org.tttbench.gpu.VendorRuntime;
 
 /**
  * {@link GpuRuntime} over the CUDA driver API and cuBLAS: the device's primary context, one
  * stream, and a cuBLAS handle bound to that stream. The context is made current on whichever
  * thread calls in (JMH may set up and measure on different threads).
  */
-public final class CudaRuntime implements GpuRuntime, Blas {
+public final class CudaRuntime extends VendorRuntime {
 
     /** cuBLAS's recommended workspace on Hopper; set explicitly so graph capture never has to allocate one. */
     private static final long BLAS_WORKSPACE_BYTES = 32L << 20;
 
     private final int device;
-    private final String deviceName;
-    private final String architecture;
-    private final int warpSize;
-    private final int multiprocessors;
-    private final int maxSharedOptIn;
-    private final long totalMemory;
     private final MemorySegment context;
     private final MemorySegment stream;
-    private final Arena arena = Arena.ofShared();
-    /** alpha then beta, read by cuBLAS on the host at call time (host pointer mode). */
-    private final MemorySegment scalars = arena.allocate(JAVA_FLOAT, 2);
-    private final ThreadLocal<Boolean> contextCurrent = ThreadLocal.withInitial(() -> Boolean.FALSE);
-    private final List<MemorySegment> modules = new ArrayList<>();
-    private MemorySegment blasHandle = MemorySegment.NULL;
     private long blasWorkspace;
-    private boolean closed;
 
     private CudaRuntime(int device) {
         this.device = device;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment name = a.allocate(256);
             check(CudaDriver.cuDeviceGetName(name, 256, device), "cuDeviceGetName");
-            deviceName = name.getString(0);
-            int major = attribute(a, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
-            int minor = attribute(a, CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
-            architecture = "sm_" + major + minor;
-            warpSize = attribute(a, CudaDriver.CU_DEVICE_ATTRIBUTE_WARP_SIZE);
-            multiprocessors = attribute(a, CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
-            maxSharedOptIn = attribute(a, CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+            String arch = "sm_" + attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR)
+                    + attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
             MemorySegment bytes = a.allocate(JAVA_LONG);
             check(CudaDriver.cuDeviceTotalMem_v2(bytes, device), "cuDeviceTotalMem_v2");
-            totalMemory = bytes.get(JAVA_LONG, 0);
-            MemorySegment ctx = a.allocate(ADDRESS);
-            check(CudaDriver.cuDevicePrimaryCtxRetain(ctx, device), "cuDevicePrimaryCtxRetain");
-            context = ctx.get(ADDRESS, 0);
-            makeCurrent();
-            MemorySegment s = a.allocate(ADDRESS);
-            // A blocking stream (not CU_STREAM_NON_BLOCKING): the synchronous copies, which run on
-            // the legacy default stream, then stay ordered with the work issued on it.
-            check(CudaDriver.cuStreamCreate(s, CudaDriver.CU_STREAM_DEFAULT), "cuStreamCreate");
-            stream = s.get(ADDRESS, 0);
+            opened(new Device(name.getString(0), arch, attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_WARP_SIZE),
+                    attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT),
+                    attribute(CudaDriver.CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN), bytes.get(JAVA_LONG, 0)));
         }
+        context = MemorySegment.ofAddress(out("cuDevicePrimaryCtxRetain", p -> CudaDriver.cuDevicePrimaryCtxRetain(p, device)));
+        makeDeviceCurrent();
+        markCurrent();
+        // A blocking stream (not CU_STREAM_NON_BLOCKING): the synchronous copies, which run on
+        // the legacy default stream, then stay ordered with the work issued on it.
+        stream = MemorySegment.ofAddress(out("cuStreamCreate", p -> CudaDriver.cuStreamCreate(p, CudaDriver.CU_STREAM_DEFAULT)));
     }
 
     /**
@@ -83,8 +64,19 @@ public final class CudaRuntime implements GpuRuntime, Blas {
         }
         try (Arena a = Arena.ofConfined()) {
             MemorySegment dev = a.allocate(JAVA_INT);
-            check(CudaDriver.cuDeviceGet(dev, ordinal), "cuDeviceGet");
+            checkStatus(CudaDriver.cuDeviceGet(dev, ordinal), "cuDeviceGet");
             return new CudaRuntime(dev.get(JAVA_INT, 0));
+        }
+    }
+
+    /** Bytes of memory of device {@code ordinal}, read without creating a context. */
+    public static long deviceMemory(int ordinal) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment dev = a.allocate(JAVA_INT);
+            checkStatus(CudaDriver.cuDeviceGet(dev, ordinal), "cuDeviceGet");
+            MemorySegment bytes = a.allocate(JAVA_LONG);
+            checkStatus(CudaDriver.cuDeviceTotalMem_v2(bytes, dev.get(JAVA_INT, 0)), "cuDeviceTotalMem_v2");
+            return bytes.get(JAVA_LONG, 0);
         }
     }
 
@@ -96,24 +88,27 @@ public final class CudaRuntime implements GpuRuntime, Blas {
      */
     public static int deviceCount() {
         CudaDriver.load();
-        check(CudaDriver.cuInit(0), "cuInit");
+        checkStatus(CudaDriver.cuInit(0), "cuInit");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment n = a.allocate(JAVA_INT);
-            check(CudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
+            checkStatus(CudaDriver.cuDeviceGetCount(n), "cuDeviceGetCount");
             int count = n.get(JAVA_INT, 0);
             if (count < 1) throw new GpuException("the CUDA driver reports no device");
             return count;
         }
     }
 
-    private int attribute(Arena a, int attribute) {
-        MemorySegment v = a.allocate(JAVA_INT);
-        check(CudaDriver.cuDeviceGetAttribute(v, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
-        return v.get(JAVA_INT, 0);
+    private int attribute(int attribute) {
+        return outInt("cuDeviceGetAttribute(" + attribute + ")", v -> CudaDriver.cuDeviceGetAttribute(v, attribute, device));
     }
 
     /** Throws unless {@code status} is CUDA_SUCCESS, naming the call and the driver's own words for it. */
-    static void check(int status, String call) {
+    @Override
+    protected void check(int status, String call) {
+        checkStatus(status, call);
+    }
+
+    static void checkStatus(int status, String call) {
         if (status == CudaDriver.CUDA_SUCCESS) return;
         throw new GpuException(call + " failed: " + describe(status));
     }
@@ -131,14 +126,9 @@ public final class CudaRuntime implements GpuRuntime, Blas {
         }
     }
 
-    private void makeCurrent() {
+    @Override
+    protected void makeDeviceCurrent() {
         check(CudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent");
-        contextCurrent.set(Boolean.TRUE);
-    }
-
-    private void current() {
-        if (closed) throw new IllegalStateException("the CUDA runtime is closed");
-        if (!contextCurrent.get()) makeCurrent();
     }
 
     @Override
@@ -147,43 +137,9 @@ public final class CudaRuntime implements GpuRuntime, Blas {
     }
 
     @Override
-    public String deviceName() {
-        return deviceName;
-    }
-
-    @Override
-    public String architecture() {
-        return architecture;
-    }
-
-    @Override
-    public int warpSize() {
-        return warpSize;
-    }
-
-    @Override
-    public int multiprocessorCount() {
-        return multiprocessors;
-    }
-
-    @Override
-    public int maxSharedMemoryPerBlock() {
-        return maxSharedOptIn;
-    }
-
-    @Override
-    public long totalMemory() {
-        return totalMemory;
-    }
-
-    @Override
     public long malloc(long bytes) {
         current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment p = a.allocate(JAVA_LONG);
-            check(CudaDriver.cuMemAlloc_v2(p, bytes), "cuMemAlloc_v2(" + bytes + " bytes)");
-            return p.get(JAVA_LONG, 0);
-        }
+        return out("cuMemAlloc_v2(" + bytes + " bytes)", p -> CudaDriver.cuMemAlloc_v2(p, bytes));
     }
 
     @Override
@@ -207,12 +163,6 @@ public final class CudaRuntime implements GpuRuntime, Blas {
         check(CudaDriver.cuMemcpyDtoH_v2(host, devicePtr, bytes), "cuMemcpyDtoH_v2");
     }
 
-    static void checkHostRange(MemorySegment host, long bytes) {
-        if (bytes < 0 || bytes > host.byteSize()) {
-            throw new IllegalArgumentException("copy of " + bytes + " bytes with a host segment of " + host.byteSize());
-        }
-    }
-
     @Override
     public void copyDeviceToDevice(long src, long dst, long bytes) {
         current();
@@ -226,28 +176,22 @@ public final class CudaRuntime implements GpuRuntime, Blas {
     }
 
     @Override
-    public long loadModule(byte[] image) {
-        current();
-        try (Arena a = Arena.ofConfined()) {
-            // PTX is text and must end in NUL; a cubin ignores the extra byte.
-            MemorySegment img = a.allocate(image.length + 1L, 16);
-            MemorySegment.copy(image, 0, img, JAVA_BYTE, 0, image.length);
-            MemorySegment m = a.allocate(ADDRESS);
-            check(CudaDriver.cuModuleLoadData(m, img), "cuModuleLoadData");
-            MemorySegment module = m.get(ADDRESS, 0);
-            modules.add(module);
-            return module.address();
-        }
+    protected int loadModuleData(MemorySegment out, MemorySegment image) {
+        return CudaDriver.cuModuleLoadData(out, image);
+    }
+
+    @Override
+    protected void unloadModule(MemorySegment module) {
+        check(CudaDriver.cuModuleUnload(module), "cuModuleUnload");
     }
 
     @Override
     public long function(long module, String name) {
         current();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment f = a.allocate(ADDRESS);
-            check(CudaDriver.cuModuleGetFunction(f, MemorySegment.ofAddress(module), a.allocateFrom(name)),
-                    "cuModuleGetFunction(" + name + ")");
-            return f.get(ADDRESS, 0).address();
+            MemorySegment n = a.allocateFrom(name);
+            return out("cuModuleGetFunction(" + name + ")",
+                    f -> CudaDriver.cuModuleGetFunction(f, MemorySegment.ofAddress(module), n));
         }
     }
 
@@ -313,11 +257,7 @@ public final class CudaRuntime implements GpuRuntime, Blas {
     @Override
     public long createEvent() {
         current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment e = a.allocate(ADDRESS);
-            check(CudaDriver.cuEventCreate(e, CudaDriver.CU_EVENT_DEFAULT), "cuEventCreate");
-            return e.get(ADDRESS, 0).address();
-        }
+        return out("cuEventCreate", e -> CudaDriver.cuEventCreate(e, CudaDriver.CU_EVENT_DEFAULT));
     }
 
     @Override
@@ -349,32 +289,28 @@ public final class CudaRuntime implements GpuRuntime, Blas {
         return stream.address();
     }
 
-    /**
-     * cuBLAS on this runtime's stream, created on first call: call it during setup, since
-     * creating the handle allocates and so cannot happen inside a capture.
-     */
     @Override
-    public Blas blas() {
-        current();
-        if (!blasHandle.equals(MemorySegment.NULL)) return this;
+    protected MemorySegment createBlas() {
         Cublas.load();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment h = a.allocate(ADDRESS);
-            checkBlas(Cublas.cublasCreate_v2(h), "cublasCreate_v2");
-            MemorySegment handle = h.get(ADDRESS, 0);
-            checkBlas(Cublas.cublasSetStream_v2(handle, stream), "cublasSetStream_v2");
-            // After cublasSetStream, which resets the workspace to the library's own pool.
-            long ws = malloc(BLAS_WORKSPACE_BYTES);
-            checkBlas(Cublas.cublasSetWorkspace_v2(handle, MemorySegment.ofAddress(ws), BLAS_WORKSPACE_BYTES),
-                    "cublasSetWorkspace_v2");
-            // Float32 accumulation also for split-K reductions of bf16/f16 outputs.
-            checkBlas(Cublas.cublasSetMathMode(handle,
-                    Cublas.CUBLAS_DEFAULT_MATH | Cublas.CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION),
-                    "cublasSetMathMode");
-            blasHandle = handle;
-            blasWorkspace = ws;
-        }
-        return this;
+        MemorySegment handle = MemorySegment.ofAddress(out("cublasCreate_v2", Cublas::cublasCreate_v2));
+        checkBlas(Cublas.cublasSetStream_v2(handle, stream), "cublasSetStream_v2");
+        // After cublasSetStream, which resets the workspace to the library's own pool: set
+        // explicitly, so that graph capture never has to allocate one.
+        long ws = malloc(BLAS_WORKSPACE_BYTES);
+        checkBlas(Cublas.cublasSetWorkspace_v2(handle, MemorySegment.ofAddress(ws), BLAS_WORKSPACE_BYTES),
+                "cublasSetWorkspace_v2");
+        // Float32 accumulation also for split-K reductions of bf16/f16 outputs.
+        checkBlas(Cublas.cublasSetMathMode(handle,
+                Cublas.CUBLAS_DEFAULT_MATH | Cublas.CUBLAS_MATH_DISALLOW_REDUCED_PRECISION_REDUCTION),
+                "cublasSetMathMode");
+        blasWorkspace = ws;
+        return handle;
+    }
+
+    @Override
+    protected void destroyBlas(MemorySegment handle) {
+        checkBlas(Cublas.cublasDestroy_v2(handle), "cublasDestroy_v2");
+        free(blasWorkspace);
     }
 
     static void checkBlas(int status, String call) {
@@ -398,26 +334,13 @@ public final class CudaRuntime implements GpuRuntime, Blas {
         return type == DType.FLOAT32 && tf32 ? Cublas.CUBLAS_COMPUTE_32F_FAST_TF32 : Cublas.CUBLAS_COMPUTE_32F;
     }
 
-    private MemorySegment scalars(float alpha, float beta) {
-        scalars.set(JAVA_FLOAT, 0, alpha);
-        scalars.set(JAVA_FLOAT, 4, beta);
-        return scalars;
-    }
-
-    private void requireBlas() {
-        current();
-        if (blasHandle.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException("call blas() during setup before the first product");
-        }
-    }
-
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
             int ldb, float beta, long c, int ldc, DType type, boolean tf32) {
-        requireBlas();
+        MemorySegment h = blasHandle();
         MemorySegment s = scalars(alpha, beta);
         int t = dataType(type);
-        checkBlas(Cublas.cublasGemmEx(blasHandle, op(transA), op(transB), m, n, k, s,
+        checkBlas(Cublas.cublasGemmEx(h, op(transA), op(transB), m, n, k, s,
                 MemorySegment.ofAddress(a), t, lda, MemorySegment.ofAddress(b), t, ldb, s.asSlice(4),
                 MemorySegment.ofAddress(c), t, ldc, computeType(type, tf32), Cublas.CUBLAS_GEMM_DEFAULT),
                 "cublasGemmEx");
@@ -427,10 +350,10 @@ public final class CudaRuntime implements GpuRuntime, Blas {
     public void gemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
             long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC, int batchCount,
             DType type, boolean tf32) {
-        requireBlas();
+        MemorySegment h = blasHandle();
         MemorySegment s = scalars(alpha, beta);
         int t = dataType(type);
-        checkBlas(Cublas.cublasGemmStridedBatchedEx(blasHandle, op(transA), op(transB), m, n, k, s,
+        checkBlas(Cublas.cublasGemmStridedBatchedEx(h, op(transA), op(transB), m, n, k, s,
                 MemorySegment.ofAddress(a), t, lda, strideA, MemorySegment.ofAddress(b), t, ldb, strideB, s.asSlice(4),
                 MemorySegment.ofAddress(c), t, ldc, strideC, batchCount, computeType(type, tf32),
                 Cublas.CUBLAS_GEMM_DEFAULT), "cublasGemmStridedBatchedEx");
@@ -441,31 +364,8 @@ public final class CudaRuntime implements GpuRuntime, Blas {
     }
 
     @Override
-    public void close() {
-        if (closed) return;
-        current();
-        List<String> errors = new ArrayList<>();
-        run(errors, () -> check(CudaDriver.cuStreamSynchronize(stream), "cuStreamSynchronize"));
-        if (!blasHandle.equals(MemorySegment.NULL)) {
-            MemorySegment h = blasHandle;
-            run(errors, () -> checkBlas(Cublas.cublasDestroy_v2(h), "cublasDestroy_v2"));
-            run(errors, () -> free(blasWorkspace));
-            blasHandle = MemorySegment.NULL;
-        }
-        for (MemorySegment m : modules) run(errors, () -> check(CudaDriver.cuModuleUnload(m), "cuModuleUnload"));
-        modules.clear();
-        run(errors, () -> check(CudaDriver.cuStreamDestroy_v2(stream), "cuStreamDestroy_v2"));
-        run(errors, () -> check(CudaDriver.cuDevicePrimaryCtxRelease_v2(device), "cuDevicePrimaryCtxRelease_v2"));
-        closed = true;
-        arena.close();
-        if (!errors.isEmpty()) throw new GpuException("closing the CUDA runtime: " + String.join("; ", errors));
-    }
-
-    private static void run(List<String> errors, Runnable r) {
-        try {
-            r.run();
-        } catch (GpuException e) {
-            errors.add(e.getMessage());
-        }
+    protected List<Runnable> releaseSteps() {
+        return List.of(() -> check(CudaDriver.cuStreamDestroy_v2(stream), "cuStreamDestroy_v2"),
+                () -> check(CudaDriver.cuDevicePrimaryCtxRelease_v2(device), "cuDevicePrimaryCtxRelease_v2"));
     }
 }

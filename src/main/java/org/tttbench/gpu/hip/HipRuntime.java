@@ -16,49 +16,33 @@ import org.tttbench.config.DType;
 import org.tttbench.gpu.Blas;
 import org.tttbench.gpu.Ffm;
 import org.tttbench.gpu.GpuException;
-import org.tttbench.gpu.GpuRuntime;
+import org.tttbench.gpu.VendorRuntime;
 
 /**
  * {@link GpuRuntime} over the HIP runtime and hipBLAS: one device, one stream, and a hipBLAS
  * handle bound to that stream. The device is made current on whichever thread calls in.
  */
-public final class HipRuntime implements GpuRuntime, Blas {
+public final class HipRuntime extends VendorRuntime {
 
     private final int device;
-    private final String deviceName;
-    private final String architecture;
-    private final int warpSize;
-    private final int multiprocessors;
-    private final int maxShared;
-    private final long totalMemory;
     private final MemorySegment stream;
-    private final Arena arena = Arena.ofShared();
-    /** alpha then beta, read by hipBLAS on the host at call time (host pointer mode). */
-    private final MemorySegment scalars = arena.allocate(JAVA_FLOAT, 2);
-    private final ThreadLocal<Boolean> deviceCurrent = ThreadLocal.withInitial(() -> Boolean.FALSE);
-    private final List<MemorySegment> modules = new ArrayList<>();
-    private MemorySegment blasHandle = MemorySegment.NULL;
     private Hipblas.GemmApi gemmApi;
-    private boolean closed;
 
     private HipRuntime(int device) {
         this.device = device;
-        makeCurrent();
+        makeDeviceCurrent();
+        markCurrent();
         try (Arena a = Arena.ofConfined()) {
             MemorySegment name = a.allocate(256);
-            check(HipRuntimeApi.hipDeviceGetName(name, 256, device), "hipDeviceGetName");
-            deviceName = name.getString(0);
-            architecture = baseArchitecture(gcnArchName(a, device));
-            warpSize = attribute(a, HipRuntimeApi.hipDeviceAttributeWarpSize);
-            multiprocessors = attribute(a, HipRuntimeApi.hipDeviceAttributeMultiprocessorCount);
-            maxShared = attribute(a, HipRuntimeApi.hipDeviceAttributeMaxSharedMemoryPerBlock);
+            checkStatus(HipRuntimeApi.hipDeviceGetName(name, 256, device), "hipDeviceGetName");
             MemorySegment bytes = a.allocate(JAVA_LONG);
-            check(HipRuntimeApi.hipDeviceTotalMem(bytes, device), "hipDeviceTotalMem");
-            totalMemory = bytes.get(JAVA_LONG, 0);
-            MemorySegment s = a.allocate(ADDRESS);
-            check(HipRuntimeApi.hipStreamCreate(s), "hipStreamCreate");
-            stream = s.get(ADDRESS, 0);
+            checkStatus(HipRuntimeApi.hipDeviceTotalMem(bytes, device), "hipDeviceTotalMem");
+            opened(new Device(name.getString(0), baseArchitecture(gcnArchName(a, device)),
+                    attribute(HipRuntimeApi.hipDeviceAttributeWarpSize),
+                    attribute(HipRuntimeApi.hipDeviceAttributeMultiprocessorCount),
+                    attribute(HipRuntimeApi.hipDeviceAttributeMaxSharedMemoryPerBlock), bytes.get(JAVA_LONG, 0)));
         }
+        stream = MemorySegment.ofAddress(out("hipStreamCreate", HipRuntimeApi::hipStreamCreate));
     }
 
     /**
@@ -74,6 +58,15 @@ public final class HipRuntime implements GpuRuntime, Blas {
         return new HipRuntime(ordinal);
     }
 
+    /** Bytes of memory of device {@code ordinal}. */
+    public static long deviceMemory(int ordinal) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment bytes = a.allocate(JAVA_LONG);
+            checkStatus(HipRuntimeApi.hipDeviceTotalMem(bytes, ordinal), "hipDeviceTotalMem");
+            return bytes.get(JAVA_LONG, 0);
+        }
+    }
+
     /**
      * Loads and initialises the HIP runtime and counts its devices.
      *
@@ -82,10 +75,10 @@ public final class HipRuntime implements GpuRuntime, Blas {
      */
     public static int deviceCount() {
         HipRuntimeApi.load();
-        check(HipRuntimeApi.hipInit(0), "hipInit");
+        checkStatus(HipRuntimeApi.hipInit(0), "hipInit");
         try (Arena a = Arena.ofConfined()) {
             MemorySegment n = a.allocate(JAVA_INT);
-            check(HipRuntimeApi.hipGetDeviceCount(n), "hipGetDeviceCount");
+            checkStatus(HipRuntimeApi.hipGetDeviceCount(n), "hipGetDeviceCount");
             int count = n.get(JAVA_INT, 0);
             if (count < 1) throw new GpuException("the HIP runtime reports no device");
             return count;
@@ -102,9 +95,9 @@ public final class HipRuntime implements GpuRuntime, Blas {
         StructLayout layout = r0600 ? HipRuntimeApi.hipDeviceProp_tR0600 : HipRuntimeApi.hipDeviceProp_tR0000;
         MemorySegment props = a.allocate(layout);
         if (r0600) {
-            check(HipRuntimeApi.hipGetDevicePropertiesR0600(props, device), "hipGetDevicePropertiesR0600");
+            checkStatus(HipRuntimeApi.hipGetDevicePropertiesR0600(props, device), "hipGetDevicePropertiesR0600");
         } else {
-            check(HipRuntimeApi.hipGetDeviceProperties(props, device), "hipGetDeviceProperties");
+            checkStatus(HipRuntimeApi.hipGetDeviceProperties(props, device), "hipGetDeviceProperties");
         }
         long offset = layout.byteOffset(MemoryLayout.PathElement.groupElement("gcnArchName"));
         return props.asSlice(offset, 256).getString(0);
@@ -116,29 +109,23 @@ public final class HipRuntime implements GpuRuntime, Blas {
         return colon < 0 ? gcnArchName : gcnArchName.substring(0, colon);
     }
 
-    private int attribute(Arena a, int attribute) {
-        MemorySegment v = a.allocate(JAVA_INT);
-        check(HipRuntimeApi.hipDeviceGetAttribute(v, attribute, device), "hipDeviceGetAttribute(" + attribute + ")");
-        return v.get(JAVA_INT, 0);
+    private int attribute(int attribute) {
+        return outInt("hipDeviceGetAttribute(" + attribute + ")",
+                v -> HipRuntimeApi.hipDeviceGetAttribute(v, attribute, device));
+    }
+
+    @Override
+    protected void check(int status, String call) {
+        checkStatus(status, call);
     }
 
     /** Throws unless {@code status} is hipSuccess, naming the call and the runtime's own words for it. */
-    static void check(int status, String call) {
+    static void checkStatus(int status, String call) {
         if (status == HipRuntimeApi.hipSuccess) return;
         String name = Ffm.cString(HipRuntimeApi.hipGetErrorName(status));
         String text = Ffm.cString(HipRuntimeApi.hipGetErrorString(status));
         String what = name == null ? "hipError_t " + status : name;
         throw new GpuException(call + " failed: " + (text == null || text.equals(name) ? what : what + " (" + text + ")"));
-    }
-
-    private void makeCurrent() {
-        check(HipRuntimeApi.hipSetDevice(device), "hipSetDevice");
-        deviceCurrent.set(Boolean.TRUE);
-    }
-
-    private void current() {
-        if (closed) throw new IllegalStateException("the HIP runtime is closed");
-        if (!deviceCurrent.get()) makeCurrent();
     }
 
     @Override
@@ -147,43 +134,14 @@ public final class HipRuntime implements GpuRuntime, Blas {
     }
 
     @Override
-    public String deviceName() {
-        return deviceName;
-    }
-
-    @Override
-    public String architecture() {
-        return architecture;
-    }
-
-    @Override
-    public int warpSize() {
-        return warpSize;
-    }
-
-    @Override
-    public int multiprocessorCount() {
-        return multiprocessors;
-    }
-
-    @Override
-    public int maxSharedMemoryPerBlock() {
-        return maxShared;
-    }
-
-    @Override
-    public long totalMemory() {
-        return totalMemory;
+    protected void makeDeviceCurrent() {
+        checkStatus(HipRuntimeApi.hipSetDevice(device), "hipSetDevice");
     }
 
     @Override
     public long malloc(long bytes) {
         current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment p = a.allocate(ADDRESS);
-            check(HipRuntimeApi.hipMalloc(p, bytes), "hipMalloc(" + bytes + " bytes)");
-            return p.get(ADDRESS, 0).address();
-        }
+        return out("hipMalloc(" + bytes + " bytes)", p -> HipRuntimeApi.hipMalloc(p, bytes));
     }
 
     @Override
@@ -209,12 +167,6 @@ public final class HipRuntime implements GpuRuntime, Blas {
                 HipRuntimeApi.hipMemcpyDeviceToHost), "hipMemcpy(DeviceToHost)");
     }
 
-    private static void checkHostRange(MemorySegment host, long bytes) {
-        if (bytes < 0 || bytes > host.byteSize()) {
-            throw new IllegalArgumentException("copy of " + bytes + " bytes with a host segment of " + host.byteSize());
-        }
-    }
-
     @Override
     public void copyDeviceToDevice(long src, long dst, long bytes) {
         current();
@@ -230,27 +182,22 @@ public final class HipRuntime implements GpuRuntime, Blas {
     }
 
     @Override
-    public long loadModule(byte[] image) {
-        current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment img = a.allocate(image.length, 16);
-            MemorySegment.copy(image, 0, img, JAVA_BYTE, 0, image.length);
-            MemorySegment m = a.allocate(ADDRESS);
-            check(HipRuntimeApi.hipModuleLoadData(m, img), "hipModuleLoadData");
-            MemorySegment module = m.get(ADDRESS, 0);
-            modules.add(module);
-            return module.address();
-        }
+    protected int loadModuleData(MemorySegment out, MemorySegment image) {
+        return HipRuntimeApi.hipModuleLoadData(out, image);
+    }
+
+    @Override
+    protected void unloadModule(MemorySegment module) {
+        check(HipRuntimeApi.hipModuleUnload(module), "hipModuleUnload");
     }
 
     @Override
     public long function(long module, String name) {
         current();
         try (Arena a = Arena.ofConfined()) {
-            MemorySegment f = a.allocate(ADDRESS);
-            check(HipRuntimeApi.hipModuleGetFunction(f, MemorySegment.ofAddress(module), a.allocateFrom(name)),
-                    "hipModuleGetFunction(" + name + ")");
-            return f.get(ADDRESS, 0).address();
+            MemorySegment n = a.allocateFrom(name);
+            return out("hipModuleGetFunction(" + name + ")",
+                    f -> HipRuntimeApi.hipModuleGetFunction(f, MemorySegment.ofAddress(module), n));
         }
     }
 
@@ -260,8 +207,8 @@ public final class HipRuntime implements GpuRuntime, Blas {
      */
     @Override
     public void setMaxDynamicSharedMemory(long function, int bytes) {
-        if (bytes > maxShared) {
-            throw new GpuException("a block on " + architecture + " may use at most " + maxShared
+        if (bytes > maxSharedMemoryPerBlock()) {
+            throw new GpuException("a block on " + architecture() + " may use at most " + maxSharedMemoryPerBlock()
                     + " bytes of shared memory (LDS); " + bytes + " requested");
         }
     }
@@ -320,11 +267,7 @@ public final class HipRuntime implements GpuRuntime, Blas {
     @Override
     public long createEvent() {
         current();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment e = a.allocate(ADDRESS);
-            check(HipRuntimeApi.hipEventCreate(e), "hipEventCreate");
-            return e.get(ADDRESS, 0).address();
-        }
+        return out("hipEventCreate", HipRuntimeApi::hipEventCreate);
     }
 
     @Override
@@ -356,24 +299,18 @@ public final class HipRuntime implements GpuRuntime, Blas {
         return stream.address();
     }
 
-    /**
-     * hipBLAS on this runtime's stream, created on first call: call it during setup, since
-     * creating the handle allocates and so cannot happen inside a capture.
-     */
     @Override
-    public Blas blas() {
-        current();
-        if (!blasHandle.equals(MemorySegment.NULL)) return this;
+    protected MemorySegment createBlas() {
         Hipblas.load();
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment h = a.allocate(ADDRESS);
-            checkBlas(Hipblas.hipblasCreate(h), "hipblasCreate");
-            MemorySegment handle = h.get(ADDRESS, 0);
-            checkBlas(Hipblas.hipblasSetStream(handle, stream), "hipblasSetStream");
-            gemmApi = Hipblas.gemmApi();
-            blasHandle = handle;
-        }
-        return this;
+        MemorySegment handle = MemorySegment.ofAddress(out("hipblasCreate", Hipblas::hipblasCreate));
+        checkBlas(Hipblas.hipblasSetStream(handle, stream), "hipblasSetStream");
+        gemmApi = Hipblas.gemmApi();
+        return handle;
+    }
+
+    @Override
+    protected void destroyBlas(MemorySegment handle) {
+        checkBlas(Hipblas.hipblasDestroy(handle), "hipblasDestroy");
     }
 
     private static final String[] BLAS_STATUS = {"HIPBLAS_STATUS_SUCCESS", "HIPBLAS_STATUS_NOT_INITIALIZED",
@@ -405,19 +342,6 @@ public final class HipRuntime implements GpuRuntime, Blas {
         return gemmApi == Hipblas.GemmApi.LEGACY ? Hipblas.HIPBLAS_R_32F : Hipblas.HIPBLAS_COMPUTE_32F;
     }
 
-    private MemorySegment scalars(float alpha, float beta) {
-        scalars.set(JAVA_FLOAT, 0, alpha);
-        scalars.set(JAVA_FLOAT, 4, beta);
-        return scalars;
-    }
-
-    private void requireBlas() {
-        current();
-        if (blasHandle.equals(MemorySegment.NULL)) {
-            throw new IllegalStateException("call blas() during setup before the first product");
-        }
-    }
-
     private static int op(boolean trans) {
         return trans ? Hipblas.HIPBLAS_OP_T : Hipblas.HIPBLAS_OP_N;
     }
@@ -425,17 +349,17 @@ public final class HipRuntime implements GpuRuntime, Blas {
     @Override
     public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda, long b,
             int ldb, float beta, long c, int ldc, DType type, boolean tf32) {
-        requireBlas();
+        MemorySegment h = blasHandle();
         MemorySegment s = scalars(alpha, beta);
         int t = dataType(type);
         MemorySegment pa = MemorySegment.ofAddress(a);
         MemorySegment pb = MemorySegment.ofAddress(b);
         MemorySegment pc = MemorySegment.ofAddress(c);
         if (gemmApi == Hipblas.GemmApi.V2_SUFFIXED) {
-            checkBlas(Hipblas.hipblasGemmEx_v2(blasHandle, op(transA), op(transB), m, n, k, s, pa, t, lda, pb, t, ldb,
+            checkBlas(Hipblas.hipblasGemmEx_v2(h, op(transA), op(transB), m, n, k, s, pa, t, lda, pb, t, ldb,
                     s.asSlice(4), pc, t, ldc, computeType(), Hipblas.HIPBLAS_GEMM_DEFAULT), "hipblasGemmEx_v2");
         } else {
-            checkBlas(Hipblas.hipblasGemmEx(blasHandle, op(transA), op(transB), m, n, k, s, pa, t, lda, pb, t, ldb,
+            checkBlas(Hipblas.hipblasGemmEx(h, op(transA), op(transB), m, n, k, s, pa, t, lda, pb, t, ldb,
                     s.asSlice(4), pc, t, ldc, computeType(), Hipblas.HIPBLAS_GEMM_DEFAULT), "hipblasGemmEx");
         }
     }
@@ -444,47 +368,25 @@ public final class HipRuntime implements GpuRuntime, Blas {
     public void gemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha, long a, int lda,
             long strideA, long b, int ldb, long strideB, float beta, long c, int ldc, long strideC, int batchCount,
             DType type, boolean tf32) {
-        requireBlas();
+        MemorySegment h = blasHandle();
         MemorySegment s = scalars(alpha, beta);
         int t = dataType(type);
         MemorySegment pa = MemorySegment.ofAddress(a);
         MemorySegment pb = MemorySegment.ofAddress(b);
         MemorySegment pc = MemorySegment.ofAddress(c);
         if (gemmApi == Hipblas.GemmApi.V2_SUFFIXED) {
-            checkBlas(Hipblas.hipblasGemmStridedBatchedEx_v2(blasHandle, op(transA), op(transB), m, n, k, s, pa, t,
+            checkBlas(Hipblas.hipblasGemmStridedBatchedEx_v2(h, op(transA), op(transB), m, n, k, s, pa, t,
                     lda, strideA, pb, t, ldb, strideB, s.asSlice(4), pc, t, ldc, strideC, batchCount, computeType(),
                     Hipblas.HIPBLAS_GEMM_DEFAULT), "hipblasGemmStridedBatchedEx_v2");
         } else {
-            checkBlas(Hipblas.hipblasGemmStridedBatchedEx(blasHandle, op(transA), op(transB), m, n, k, s, pa, t, lda,
+            checkBlas(Hipblas.hipblasGemmStridedBatchedEx(h, op(transA), op(transB), m, n, k, s, pa, t, lda,
                     strideA, pb, t, ldb, strideB, s.asSlice(4), pc, t, ldc, strideC, batchCount, computeType(),
                     Hipblas.HIPBLAS_GEMM_DEFAULT), "hipblasGemmStridedBatchedEx");
         }
     }
 
     @Override
-    public void close() {
-        if (closed) return;
-        current();
-        List<String> errors = new ArrayList<>();
-        run(errors, () -> check(HipRuntimeApi.hipStreamSynchronize(stream), "hipStreamSynchronize"));
-        if (!blasHandle.equals(MemorySegment.NULL)) {
-            MemorySegment h = blasHandle;
-            run(errors, () -> checkBlas(Hipblas.hipblasDestroy(h), "hipblasDestroy"));
-            blasHandle = MemorySegment.NULL;
-        }
-        for (MemorySegment m : modules) run(errors, () -> check(HipRuntimeApi.hipModuleUnload(m), "hipModuleUnload"));
-        modules.clear();
-        run(errors, () -> check(HipRuntimeApi.hipStreamDestroy(stream), "hipStreamDestroy"));
-        closed = true;
-        arena.close();
-        if (!errors.isEmpty()) throw new GpuException("closing the HIP runtime: " + String.join("; ", errors));
-    }
-
-    private static void run(List<String> errors, Runnable r) {
-        try {
-            r.run();
-        } catch (GpuException e) {
-            errors.add(e.getMessage());
-        }
+    protected List<Runnable> releaseSteps() {
+        return List.of(() -> check(HipRuntimeApi.hipStreamDestroy(stream), "hipStreamDestroy"));
     }
 }
