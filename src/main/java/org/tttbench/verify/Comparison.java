@@ -1,102 +1,71 @@
 package org.tttbench.verify;
 
-import java.io.PrintStream;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.SplittableRandom;
 import org.tttbench.backend.Backend;
 import org.tttbench.backend.Tensor;
 import org.tttbench.config.DType;
-import org.tttbench.verify.Verifier.Kind;
-import org.tttbench.verify.Verifier.Row;
+import org.tttbench.validate.RelativeError;
+import org.tttbench.validate.Tolerances;
+import org.tttbench.validate.Tolerances.Kind;
+import org.tttbench.verify.Fixtures.Pair;
 
 /**
- * What every check against the CPU reference shares: the same inputs put on both backends,
- * outputs poisoned with NaN on the backend under test, and one {@link Row} per comparison.
+ * What the forward and the backward checks share: the pass they run in, its fixtures, and how a
+ * comparison becomes a {@link Row}.
  */
 abstract class Comparison {
 
+    protected final Pass pass;
     protected final Backend test;
     protected final Backend ref;
+    /** Storage of the compared tensors: float32 in a twin pass. */
     protected final DType dtype;
-    protected final boolean tf32;
-    protected final SplittableRandom rnd;
-    private final PrintStream log;
-    private final List<Row> rows = new ArrayList<>();
+    /** Storage of the run: what decides float16's precautions, the same in both passes of a 16-bit check. */
+    protected final DType storage;
+    protected final Fixtures fx;
 
-    /**
-     * @param test the backend under test
-     * @param ref  the reference, a CPU backend with the same storage type
-     * @param log  where each row is printed as it is made, or null
-     */
-    Comparison(Backend test, Backend ref, boolean tf32, long seed, PrintStream log) {
-        if (test.dtype() != ref.dtype()) throw new IllegalArgumentException("backends store different types");
-        this.test = test;
-        this.ref = ref;
+    Comparison(Pass pass, long seed) {
+        this.pass = pass;
+        this.test = pass.test();
+        this.ref = pass.ref();
         this.dtype = test.dtype();
-        this.tf32 = tf32;
-        this.rnd = new SplittableRandom(seed);
-        this.log = log;
-    }
-
-    List<Row> rows() {
-        return rows;
-    }
-
-    /** The same tensor on both backends. */
-    protected record Pair(Tensor t, Tensor r) {
-    }
-
-    protected float[] normal(long n, double mean, double std) {
-        float[] x = new float[Math.toIntExact(n)];
-        for (int i = 0; i < x.length; i++) x[i] = (float) (mean + std * rnd.nextGaussian());
-        return x;
-    }
-
-    protected Pair input(float[] host, DType storage, int... shape) {
-        Pair p = new Pair(test.allocate(storage, shape), ref.allocate(storage, shape));
-        test.upload(host, p.t());
-        ref.upload(host, p.r());
-        return p;
-    }
-
-    protected Pair input(float[] host, int... shape) {
-        return input(host, dtype, shape);
-    }
-
-    protected Pair random(double mean, double std, int... shape) {
-        return input(normal(count(shape), mean, std), shape);
-    }
-
-    /** An output: NaN on the backend under test, so that whatever the op leaves unwritten fails. */
-    protected Pair output(DType storage, int... shape) {
-        Pair p = new Pair(test.allocate(storage, shape), ref.allocate(storage, shape));
-        test.fill(p.t(), Float.NaN);
-        return p;
-    }
-
-    protected Pair output(int... shape) {
-        return output(dtype, shape);
-    }
-
-    protected static long count(int... shape) {
-        long n = 1;
-        for (int d : shape) n *= d;
-        return n;
+        this.storage = pass.inputs();
+        this.fx = new Fixtures(test, ref, storage, seed);
     }
 
     protected void add(Row row) {
-        rows.add(row);
-        if (log != null) {
-            log.println(row.format());
-            log.flush();
-        }
+        pass.add(row);
+    }
+
+    /**
+     * The tolerance of comparison {@code op} whose reference result is {@code refOut}: float32's for
+     * {@code kind} in a float32 or twin pass (the twin pass keeps {@code refOut}); in a 16-bit pass
+     * the one {@link Tolerances#reduced} derives from the spread of {@code refOut} against the twin
+     * pass's float32 reference. {@code refOut} may be null in a float32 pass.
+     */
+    protected double tolerance(String op, Kind kind, float[] refOut) {
+        return switch (pass.role()) {
+            case FLOAT32 -> Tolerances.float32(kind, pass.tf32());
+            case TWIN -> {
+                pass.record(op, refOut);
+                yield Tolerances.float32(kind, false);
+            }
+            case REDUCED -> Tolerances.reduced(kind, pass.spread(op, refOut));
+        };
+    }
+
+    /** Whether tolerances need the reference's results: comparisons of the tested backend with itself skip them in float32. */
+    protected boolean derivesTolerances() {
+        return pass.role() != Pass.Role.FLOAT32;
+    }
+
+    /** A comparison of a result on the tested backend with the reference's, not yet added. */
+    protected Row judge(String op, Kind kind, float[] x, float[] refOut) {
+        return new Row(op, dtype, RelativeError.of(x, refOut), tolerance(op, kind, refOut));
     }
 
     protected void compare(String op, Kind kind, Tensor t, Tensor r) {
         test.synchronize();
-        add(new Row(op, dtype, Verifier.relativeError(test.download(t), ref.download(r)),
-                Verifier.tolerance(kind, dtype, tf32)));
+        add(judge(op, kind, test.download(t), ref.download(r)));
     }
 
     protected void compare(String op, Kind kind, Pair p) {

@@ -13,7 +13,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import org.tttbench.backend.cpu.CpuBackend;
+import org.tttbench.cpu.CpuBackend;
 import org.tttbench.config.DType;
 import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
@@ -141,13 +141,9 @@ class ValidatorTest {
     }
 
     @Test
-    void relativeErrorIsAbsoluteForAZeroReferenceAndNanFails() {
-        assertEquals(0.5, Validator.relativeError(new float[] {0.3f, 0.4f}, new double[] {0, 0}), 1e-7);
-        assertEquals(0.1, Validator.relativeError(new float[] {1.1f, 0f}, new double[] {1, 0}), 1e-6);
-        assertFalse(ValidationRow.of("x", Double.NaN, Validator.REPORT_ONLY).pass());
-        assertTrue(ValidationRow.of("x", 5, Validator.REPORT_ONLY).pass());
-        assertEquals(3e-2, Validator.tolerance(DType.BFLOAT16, "logits"));
-        assertEquals(1e-1, Validator.tolerance(DType.FLOAT16, "grad.model.norm.weight"));
-        assertEquals(1e-4, Validator.tolerance(DType.FLOAT32, "grad.model.layers.0.seq_modeling_block.learnable_ttt_lr_bias"));
+    void aNanRowFails() {
+        assertFalse(ValidationRow.of("x", Double.NaN, 1).pass());
+        assertFalse(ValidationRow.of("x", 0, Double.NaN).pass());
+        assertTrue(ValidationRow.of("x", 0.5, 1).pass());
     }
 }

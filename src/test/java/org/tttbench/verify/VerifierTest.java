@@ -1,74 +1,79 @@
 package org.tttbench.verify;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.lang.reflect.InvocationTargetException;
-import java.lang.reflect.Proxy;
-import java.nio.charset.StandardCharsets;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Set;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.Test;
 import org.tttbench.backend.Backend;
+import org.tttbench.backend.InnerInputs;
 import org.tttbench.backend.Tensor;
-import org.tttbench.backend.cpu.CpuBackend;
 import org.tttbench.config.DType;
-import org.tttbench.config.Preset;
+import org.tttbench.config.ModelConfig;
 import org.tttbench.config.TttType;
+import org.tttbench.cpu.CpuBackend;
 
 class VerifierTest {
 
-    /** The CPU backend with one op replaced: a stand-in for a broken kernel. */
-    private static Backend sabotaged(Backend inner, String method, java.util.function.BiConsumer<Backend, Object[]> body) {
-        return (Backend) Proxy.newProxyInstance(Backend.class.getClassLoader(), new Class<?>[] {Backend.class},
-                (proxy, m, args) -> {
-                    if (m.getName().equals(method)) {
-                        body.accept(inner, args);
-                        return null;
-                    }
-                    try {
-                        return m.invoke(inner, args);
-                    } catch (InvocationTargetException e) {
-                        throw e.getCause();
-                    }
-                });
+    /** 12m's layer shapes with a small vocabulary: every op and part at a size the CPU runs in moments. */
+    static final ModelConfig SMALL = new ModelConfig(512, 256, 2, 4, 512, 16, TttType.LINEAR);
+
+    static Verifier.Scope scope(Set<Verifier.Part> parts, boolean backward) {
+        return new Verifier.Scope(SMALL, List.of(TttType.LINEAR, TttType.MLP), 1, 32, parts, backward);
     }
 
-    private static List<Verifier.Row> failures(Verifier v) {
-        return v.rows().stream().filter(r -> !r.passed()).toList();
+    static List<Row> failures(List<Row> rows) {
+        return rows.stream().filter(r -> !r.passed()).toList();
     }
 
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void theCpuBackendPassesAgainstItselfWithEveryRowJudged(DType dtype) {
+        try (CpuBackend cpu = new CpuBackend(dtype)) {
+            Set<Verifier.Part> parts = EnumSet.complementOf(EnumSet.of(Verifier.Part.INTERVALS));
+            List<Row> rows = Verifier.check(cpu, CpuBackend::new, scope(parts, true), false, 7, null);
+            assertEquals(List.of(), failures(rows), () -> String.join("\n", failures(rows).stream().map(Row::format).toList()));
+            // No row is reported without being judged: every tolerance is a number.
+            for (Row r : rows) assertTrue(Double.isFinite(r.tolerance()), r.format());
+            assertTrue(rows.stream().anyMatch(r -> r.op().equals("training step mlp c=1 grad model.layers.*.seq_modeling_block.learnable_token_idx")));
+            if (dtype != DType.FLOAT32) {
+                // Both passes: the float32 instantiation's rows and the 16-bit ones, the same comparisons.
+                long twin = rows.stream().filter(r -> r.dtype() == DType.FLOAT32).count();
+                assertEquals(rows.size() - twin, twin);
+            }
+        }
+    }
+
+    /** The intervals' rows find their tolerances' float32 references too (float16: the training step walks 4 mini-batches). */
     @Test
-    void theCpuBackendPassesAgainstItself() {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int status = Verifier.run(new String[] {"--backend", "cpu", "--dtype", "float32,bfloat16", "--seq-len", "32",
-                "--batch", "1", "--layers", "1"}, new PrintStream(out, true, StandardCharsets.UTF_8),
-                new PrintStream(err, true, StandardCharsets.UTF_8));
-        String text = out.toString(StandardCharsets.UTF_8);
-        assertEquals(0, status, text + err.toString(StandardCharsets.UTF_8));
-        assertTrue(text.contains("innerForward mlp out"), text);
-        assertTrue(text.contains("model forward linear logits"), text);
-        assertFalse(text.contains("FAIL"), text);
+    void intervalChecksRunInBothPassesOfA16BitCheck() {
+        try (CpuBackend cpu = new CpuBackend(DType.FLOAT16)) {
+            List<Row> rows = Verifier.check(cpu, CpuBackend::new, new Verifier.Scope(SMALL, List.of(TttType.LINEAR), 1, 32,
+                    Set.of(Verifier.Part.INTERVALS), true), false, 8, null);
+            assertEquals(List.of(), failures(rows));
+            assertEquals(2 * (4 + 2 + 4 + 1), rows.size(), rows.toString());
+            assertTrue(rows.stream().anyMatch(r -> r.op().equals("training step grads linear c=16 vs c=1 (64 tokens)")));
+        }
     }
 
     @Test
     void anUnwrittenOutputFails() {
-        try (CpuBackend ref = new CpuBackend(DType.FLOAT32); CpuBackend inner = new CpuBackend(DType.FLOAT32)) {
-            // swiglu that writes only the first half of its output: the NaN poison shows in the rest.
-            Backend broken = sabotaged(inner, "swiglu", (b, a) -> {
-                Tensor out = (Tensor) a[2];
-                Tensor full = b.allocate(out.shape());
-                b.swiglu((Tensor) a[0], (Tensor) a[1], full);
-                float[] written = b.download(out);
-                System.arraycopy(b.download(full), 0, written, 0, written.length / 2);
-                b.upload(written, out);
-            });
-            Verifier v = new Verifier(broken, ref, false, 1, null);
-            v.checkOps(Preset.byName("12m").model(TttType.LINEAR, 16), 1, 16);
-            List<Verifier.Row> bad = failures(v);
+        // swiglu that writes only the first half of its output: the NaN poison shows in the rest.
+        Intercepted.Op half = (b, a) -> {
+            Tensor out = (Tensor) a[2];
+            Tensor full = b.allocate(out.shape());
+            b.swiglu((Tensor) a[0], (Tensor) a[1], full);
+            float[] written = b.download(out);
+            System.arraycopy(b.download(full), 0, written, 0, written.length / 2);
+            b.upload(written, out);
+            return null;
+        };
+        try (Backend broken = Intercepted.wrap(new CpuBackend(DType.FLOAT32), "swiglu", half)) {
+            List<Row> bad = failures(Verifier.check(broken, null, scope(Set.of(Verifier.Part.OPS), false), false, 1, null));
             assertEquals(1, bad.size(), bad.toString());
             assertEquals("swiglu", bad.get(0).op());
             assertTrue(Double.isNaN(bad.get(0).error()));
@@ -77,40 +82,29 @@ class VerifierTest {
 
     @Test
     void aWrongInnerScanFails() {
-        try (CpuBackend ref = new CpuBackend(DType.FLOAT32); CpuBackend inner = new CpuBackend(DType.FLOAT32)) {
-            // An inner scan that forgets the learning rate (lr read as zero): the state never moves.
-            Backend broken = sabotaged(inner, "innerForward", (b, a) -> {
-                org.tttbench.backend.InnerInputs in = (org.tttbench.backend.InnerInputs) a[0];
-                b.fill(in.lr(), 0f);
-                b.innerForward(in, (Tensor) a[1], (Tensor) a[2], (Integer) a[3], (Tensor) a[4]);
-            });
-            Verifier v = new Verifier(broken, ref, false, 2, null);
-            v.checkInner(Preset.byName("12m").model(TttType.MLP, 16), 1, 32);
-            assertTrue(failures(v).stream().anyMatch(r -> r.op().startsWith("innerForward mlp last state")),
-                    v.rows().toString());
+        // An inner scan that forgets the learning rate (lr read as zero): the state never moves.
+        Intercepted.Op noLr = (b, a) -> {
+            InnerInputs in = (InnerInputs) a[0];
+            b.fill(in.lr(), 0f);
+            b.innerForward(in, (Tensor) a[1], (Tensor) a[2], (Integer) a[3], (Tensor) a[4]);
+            return null;
+        };
+        try (Backend broken = Intercepted.wrap(new CpuBackend(DType.FLOAT32), "innerForward", noLr)) {
+            List<Row> rows = Verifier.check(broken, null, scope(Set.of(Verifier.Part.INNER), false), false, 2, null);
+            assertTrue(failures(rows).stream().anyMatch(r -> r.op().startsWith("innerForward mlp last state")),
+                    rows.toString());
         }
     }
 
     @Test
-    void relativeErrorTreatsNonFiniteValuesAsFailure() {
-        assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.NaN}, new float[] {1, 2})));
-        assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.POSITIVE_INFINITY}, new float[] {1, 2})));
-        assertTrue(Double.isNaN(Verifier.relativeError(new float[] {1, Float.POSITIVE_INFINITY},
-                new float[] {1, Float.NEGATIVE_INFINITY})));
-        // Overflowing where the reference overflows the same way is agreement; the finite rest is compared.
-        assertEquals(0.5, Verifier.relativeError(new float[] {3, Float.NEGATIVE_INFINITY, 4},
-                new float[] {6, Float.NEGATIVE_INFINITY, 8}), 1e-12);
-        assertEquals(0.5, Verifier.relativeError(new float[] {3, 4}, new float[] {6, 8}), 1e-12);
-        assertEquals(0.0, Verifier.relativeError(new float[] {0, 0}, new float[] {0, 0}));
-    }
-
-    @Test
-    void usageErrorsExitWithTwo() {
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
-        PrintStream o = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
-        assertEquals(2, Verifier.run(new String[] {"--model-size", "7b"}, o, e));
-        assertEquals(2, Verifier.run(new String[] {"--seq-len", "30"}, o, e));
-        assertTrue(err.toString(StandardCharsets.UTF_8).contains("unknown model size"));
+    void anOpThatThrowsIsAFailedRow() {
+        Intercepted.Op fails = (b, a) -> {
+            throw new IllegalStateException("launch failed");
+        };
+        try (Backend broken = Intercepted.wrap(new CpuBackend(DType.FLOAT32), "layerNorm", fails)) {
+            List<Row> bad = failures(Verifier.check(broken, null, scope(Set.of(Verifier.Part.OPS), false), false, 3, null));
+            assertEquals(1, bad.size(), bad.toString());
+            assertTrue(bad.get(0).op().contains("launch failed"), bad.get(0).op());
+        }
     }
 }
