@@ -11,4 +11,4 @@ if [ ! -f "$jar" ]; then
   echo "sweep.sh: $jar not found; build it with: ./mvnw -Pjmh package -DskipTests" >&2
   exit 2
 fi
-exec "$java" --enable-native-access=ALL-UNNAMED -jar "$jar" sweep "$@"
+exec "$java" --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow -jar "$jar" sweep "$@"

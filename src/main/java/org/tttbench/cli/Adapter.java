@@ -19,10 +19,13 @@ import org.openjdk.jmh.runner.format.OutputFormatFactory;
 import org.openjdk.jmh.runner.options.ChainedOptionsBuilder;
 import org.openjdk.jmh.runner.options.OptionsBuilder;
 import org.openjdk.jmh.runner.options.VerboseMode;
-import org.tttbench.backend.Backend;
-import org.tttbench.backend.Backends;
-import org.tttbench.config.BenchConfig;
-import org.tttbench.model.Workload;
+import org.tttbench.config.BackendKind;
+import org.tttbench.config.BenchmarkKind;
+import org.tttbench.config.MemoryEstimate;
+import org.tttbench.config.RunOptions;
+import org.tttbench.config.Workload;
+import org.tttbench.harness.Backends;
+import org.tttbench.harness.RunInfo;
 
 /**
  * Runs one standard-flag configuration as a JMH benchmark (SingleShotTime, warmup and
@@ -37,14 +40,12 @@ public final class Adapter {
     private Adapter() {
     }
 
-    public static int run(BenchConfig config, PrintStream out, PrintStream err) throws UsageException {
-        return run(new StandardFlags.Options(config, true), out, err);
-    }
-
     public static int run(StandardFlags.Options options, PrintStream out, PrintStream err) throws UsageException {
-        BenchConfig config = options.config();
-        String backendName = resolveBackend(config);
-        Workload.Kind kind = Workload.Kind.of(config.backward(), config.innerOnly());
+        Workload config = options.workload();
+        RunOptions run = options.run();
+        String backendName = resolveBackend(run);
+        requireMemory(config, BackendKind.parse(backendName));
+        BenchmarkKind kind = config.benchmark();
         Path infoFile;
         try {
             infoFile = Files.createTempFile("tttbench-run", ".json");
@@ -57,11 +58,11 @@ public final class Adapter {
                 .include("^" + Pattern.quote(BENCHMARK_CLASS + "." + kind.method()) + "$")
                 .mode(Mode.SingleShotTime)
                 .timeUnit(TimeUnit.MILLISECONDS)
-                .warmupIterations(config.warmup())
-                .measurementIterations(config.repeats())
+                .warmupIterations(run.warmup())
+                .measurementIterations(run.repeats())
                 .forks(1)
                 .shouldFailOnError(true)
-                .jvmArgsAppend("--enable-native-access=ALL-UNNAMED", "-D" + RunInfo.PROPERTY + "=" + infoFile)
+                .jvmArgsAppend("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-D" + RunInfo.PROPERTY + "=" + infoFile)
                 .param("modelSize", config.modelSize())
                 .param("tttType", config.tttType().flag())
                 .param("dtype", config.dtype().flag())
@@ -71,20 +72,23 @@ public final class Adapter {
                 .param("checkpointInterval", Integer.toString(config.checkpointInterval()))
                 .param("backend", backendName)
                 .param("tf32", Boolean.toString(config.tf32()))
-                .param("graph", Boolean.toString(options.graph()))
+                .param("graph", Boolean.toString(run.graph()))
+                .param("deviceWarmup", Boolean.toString(run.deviceWarmup()))
                 .param("weights", config.weights() == null ? "" : config.weights().toAbsolutePath().toString());
-        err.printf("tttbench: %s %s %s on %s, %d warmup + %d repeats%n", config.modelSize(), config.tttType().flag(),
-                kind.method(), backendName, config.warmup(), config.repeats());
+        err.println(parameterLine(config, run, backendName));
         Collection<RunResult> results;
+        // Ctrl-C or SIGTERM ends the forked benchmark JVM too: it leaves when its link to this JVM breaks
+        // (AdapterIT.stoppingTheSuiteEndsTheForkedBenchmarkJvmToo).
         try {
-            results = new Runner(opts.build(), OutputFormatFactory.createFormatInstance(err, VerboseMode.NORMAL)).run();
+            results = new Runner(opts.build(), run.verbose()
+                    ? OutputFormatFactory.createFormatInstance(err, VerboseMode.NORMAL) : new QuietOutput(err)).run();
         } catch (RunnerException e) {
             err.println("tttbench: benchmark failed: " + rootMessage(e));
             return 1;
         }
         double[] times = repeatTimesMs(results);
-        if (times.length != config.repeats()) {
-            err.println("tttbench: benchmark failed: expected " + config.repeats() + " timed runs, got " + times.length);
+        if (times.length != run.repeats()) {
+            err.println("tttbench: benchmark failed: expected " + run.repeats() + " timed runs, got " + times.length);
             return 1;
         }
         RunInfo info;
@@ -95,22 +99,51 @@ public final class Adapter {
             err.println("tttbench: the benchmark did not report its device: " + e.getMessage());
             return 1;
         }
-        BenchResult result = BenchResult.of(config, times, info);
-        out.println(config.json() ? result.toJsonLine() : result.toSummary());
+        BenchResult result = BenchResult.of(config, run, times, info);
+        out.println(run.json() ? result.toJsonLine() : result.toSummary());
         return 0;
     }
 
     /**
-     * Resolves {@code auto} once, here, so the notice about a CPU fallback is printed once and
-     * the forked benchmark uses exactly the backend named; a backend that cannot run the
-     * requested configuration is a usage error.
+     * Resolves {@code auto} once, here, without opening a device, so the notice about a CPU
+     * fallback is printed once and the forked benchmark uses exactly the backend named; a
+     * backend that is not usable here is a usage error.
      */
-    private static String resolveBackend(BenchConfig config) throws UsageException {
-        try (Backend probe = Backends.open(config.backend(), config.dtype(), config.tf32())) {
-            return probe.name();
-        } catch (UnsupportedOperationException | IllegalArgumentException | IllegalStateException e) {
-            throw new UsageException("--backend " + config.backend().flag() + ": " + e.getMessage());
+    private static String resolveBackend(RunOptions run) throws UsageException {
+        try {
+            return Backends.resolve(run.backend(), System.err).flag();
+        } catch (IllegalStateException e) {
+            throw new UsageException("--backend " + run.backend().flag() + ": " + e.getMessage());
         }
+    }
+
+    /** A run that cannot fit is a usage error before anything is allocated: the estimate, and what there is. */
+    static void requireMemory(Workload w, BackendKind backend) throws UsageException {
+        long need = MemoryEstimate.of(w).total();
+        long have = Backends.availableMemory(backend);
+        if (have > 0 && need > have) {
+            throw new UsageException("this run needs about " + MemoryEstimate.gib(need) + " of memory (estimate) and the "
+                    + backend.flag() + " backend has " + MemoryEstimate.gib(have) + " (--batch " + w.batch()
+                    + ", --seq-len " + w.seqLen() + ")");
+        }
+    }
+
+    /**
+     * One line naming what runs: the workload, the backend, and the settings that apply there
+     * (graph replay and TF32 only on a GPU).
+     */
+    static String parameterLine(Workload w, RunOptions run, String backend) {
+        StringBuilder s = new StringBuilder(String.format(java.util.Locale.ROOT,
+                "tttbench: %s %s %s, batch %d, seq-len %d, mini-batch %d, %s%s on %s", w.modelSize(), w.tttType().flag(),
+                w.benchmark().method(), w.batch(), w.seqLen(), w.miniBatch(), w.dtype().flag(),
+                w.backward() ? ", checkpoint interval " + w.checkpointInterval() : "", backend));
+        if (!backend.equals("cpu")) {
+            s.append(run.graph() ? ", graph replay" : ", ops issued one by one");
+            if (w.tf32()) s.append(", TF32");
+        }
+        if (w.weights() != null) s.append(", weights ").append(w.weights());
+        return s.append(String.format(java.util.Locale.ROOT, "; %d warmup + %d repeats", run.warmup(), run.repeats()))
+                .toString();
     }
 
     /** Time of each measured run, in milliseconds, in order. */

@@ -7,7 +7,9 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.Arrays;
 import java.util.List;
-import org.tttbench.config.BenchConfig;
+import org.tttbench.config.RunOptions;
+import org.tttbench.config.Workload;
+import org.tttbench.harness.RunInfo;
 
 /**
  * The family's one-line JSON result (SPEC §6): the shared keys first, in the family's order,
@@ -16,8 +18,9 @@ import org.tttbench.config.BenchConfig;
 @JsonPropertyOrder({"implementation", "model_size", "ttt_type", "backward", "inner_only", "batch", "seq_len",
         "mini_batch", "checkpoint_interval", "dtype", "num_params", "time_ms", "throughput", "device",
         "backend", "tf32", "warmup", "repeats", "time_ms_min", "time_ms_median", "time_ms_max", "time_ms_stdev",
-        "times_ms", "peak_memory_bytes", "verified", "launch", "java_version", "comment"})
-@JsonInclude(JsonInclude.Include.NON_NULL)
+        "times_ms", "peak_memory_bytes", "verified", "verify_seed", "verified_kernel", "launch", "kernel", "java_version", "comment"})
+// Every key in every line (null where it does not apply), so that tables of results line up.
+@JsonInclude(JsonInclude.Include.ALWAYS)
 public record BenchResult(
         @JsonProperty("implementation") String implementation,
         @JsonProperty("model_size") String modelSize,
@@ -44,7 +47,10 @@ public record BenchResult(
         @JsonProperty("times_ms") List<Double> timesMs,
         @JsonProperty("peak_memory_bytes") Long peakMemoryBytes,
         @JsonProperty("verified") Boolean verified,
+        @JsonProperty("verify_seed") Long verifySeed,
+        @JsonProperty("verified_kernel") String verifiedKernel,
         @JsonProperty("launch") String launch,
+        @JsonProperty("kernel") String kernel,
         @JsonProperty("java_version") String javaVersion,
         @JsonProperty("comment") String comment) {
 
@@ -53,7 +59,7 @@ public record BenchResult(
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /** The result of one configuration from its repeat times (milliseconds) and what the run reported. */
-    public static BenchResult of(BenchConfig c, double[] timesMs, RunInfo info) {
+    public static BenchResult of(Workload c, RunOptions run, double[] timesMs, RunInfo info) {
         if (timesMs.length == 0) throw new IllegalArgumentException("no repeat times");
         double mean = Arrays.stream(timesMs).average().orElseThrow();
         double[] sorted = timesMs.clone();
@@ -66,10 +72,11 @@ public record BenchResult(
         double throughput = (double) c.batch() * c.seqLen() / (mean / 1000.0);
         return new BenchResult(IMPLEMENTATION, c.modelSize(), c.tttType().flag(), c.backward(), c.innerOnly(),
                 c.batch(), c.seqLen(), c.miniBatch(), c.checkpointInterval(), c.dtype().flag(), c.parameterCount(),
-                mean, throughput, info.device(), info.backend(), c.tf32(), c.warmup(), c.repeats(), sorted[0], median,
+                mean, throughput, info.device(), info.backend(), c.tf32(), run.warmup(), run.repeats(), sorted[0], median,
                 sorted[n - 1], stdev, Arrays.stream(timesMs).boxed().toList(),
-                info.peakMemoryBytes() >= 0 ? info.peakMemoryBytes() : null, info.verified(), info.launch(),
-                Runtime.version().toString(), c.comment());
+                info.peakMemoryBytes() >= 0 ? info.peakMemoryBytes() : null, info.verified(), info.verifySeed(),
+                info.verifiedKernel(), info.launch(), info.kernel(),
+                Runtime.version().toString(), run.comment());
     }
 
     public String toJsonLine() {

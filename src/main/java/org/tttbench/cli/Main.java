@@ -28,7 +28,7 @@ public final class Main {
                     case "validate":
                         return ValidateCommand.run(rest, out, err);
                     case "verify":
-                        return org.tttbench.verify.Verifier.run(rest, out, err);
+                        return VerifyCommand.run(rest, out, err);
                     case "sweep":
                         return org.tttbench.sweep.SweepCommand.run(rest, out, err);
                     case "compare":
@@ -37,7 +37,7 @@ public final class Main {
                         return org.tttbench.report.ReportCommand.run(rest, out, err);
                     case "--help":
                     case "help":
-                        out.print(StandardFlags.USAGE);
+                        out.print(StandardFlags.usage());
                         return 0;
                     default:
                         break;

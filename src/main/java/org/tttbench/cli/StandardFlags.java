@@ -6,10 +6,13 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
 import org.tttbench.config.BackendKind;
-import org.tttbench.config.BenchConfig;
 import org.tttbench.config.DType;
+import org.tttbench.config.MemoryEstimate;
 import org.tttbench.config.Preset;
+import org.tttbench.config.RunOptions;
 import org.tttbench.config.TttType;
+import org.tttbench.config.Workload;
+import org.tttbench.io.Safetensors;
 
 /**
  * The standard flags every implementation of the family accepts (SPEC §5), plus this suite's
@@ -33,27 +36,50 @@ public final class StandardFlags {
             Map.entry("--backend", "auto, cpu, hip, cuda"),
             Map.entry("--weights", "a safetensors file"));
 
-    static final List<String> SWITCHES = List.of("--backward", "--json", "--inner-only", "--tf32", "--no-graph");
+    static final List<String> SWITCHES = List.of("--backward", "--json", "--inner-only", "--tf32", "--no-graph",
+            "--verbose");
 
-    /**
-     * A parsed command line: the configuration, and how a GPU issues each timed run (one replay
-     * of a recorded graph unless {@code --no-graph}; see {@link TimedWork}).
-     */
-    public record Options(BenchConfig config, boolean graph) {
+    /** A parsed command line: what is measured, and how it is run. */
+    public record Options(Workload workload, RunOptions run) {
     }
 
-    public static final String USAGE = """
+    /**
+     * How the user started the suite, for usage lines: the bundle's launcher sets
+     * TTTBENCH_COMMAND to its own path; otherwise it is the jar.
+     */
+    static String command() {
+        String c = System.getenv("TTTBENCH_COMMAND");
+        return c == null || c.isBlank() ? "java -jar benchmarks.jar" : c;
+    }
+
+    public static String usage() {
+        String pad = " ".repeat(Math.max(0, command().length() - "tttbench".length()));
+        StringBuilder out = new StringBuilder();
+        for (String line : USAGE.split("\n", -1)) {
+            // Continuation lines of the first usage line stay under its first flag.
+            String l = line.startsWith(" ".repeat(16) + "[") ? pad + line : line;
+            out.append(l.replace("tttbench ", command() + " ")).append('\n');
+        }
+        return out.substring(0, out.length() - 1);
+    }
+
+    private static final String USAGE = """
             usage: tttbench [--model-size 125m] [--ttt-type linear|mlp] [--backward] [--batch 1]
                             [--seq-len 2048] [--mini-batch 16] [--dtype float32|bfloat16|float16]
                             [--warmup 3] [--repeats 5] [--json] [--inner-only] [--checkpoint-interval 1]
                             [--comment TEXT] [--backend auto|cpu|hip|cuda] [--tf32] [--weights FILE]
-                            [--no-graph]
+                            [--no-graph] [--verbose]
                    tttbench validate FILE.safetensors [--backend …] [--dtype …]
                    tttbench verify [--model-size …] [--ttt-type …] [--dtype …]
                    tttbench sweep PLAN.json --results DIR [...]
                    tttbench compare BASELINE CURRENT [--threshold 10]
                    tttbench report RESULTS_DIR
-                   tttbench [JMH options]      (e.g. -l, -p modelSize=1.3b, -rf json, -prof gc)
+                   tttbench [JMH options]      (JMH's own command line: -h lists it; e.g. -l,
+                                               -p modelSize=1.3b, -rf json, -prof gc)
+            With no arguments it runs JMH's own command line: every benchmark at its default
+            parameters (12m on the best backend present). --json prints the one-line result;
+            stderr then carries one line per warmup and repeat and the setup notices (--verbose:
+            JMH's full output).
             model sizes: %s
             """.formatted(Preset.names());
 
@@ -68,8 +94,8 @@ public final class StandardFlags {
         return false;
     }
 
-    public static BenchConfig parse(String[] args) throws UsageException {
-        return parseOptions(args).config();
+    public static Workload parse(String[] args) throws UsageException {
+        return parseOptions(args).workload();
     }
 
     public static Options parseOptions(String[] args) throws UsageException {
@@ -90,8 +116,12 @@ public final class StandardFlags {
         String comment = null;
         BackendKind backend = BackendKind.AUTO;
         Path weights = null;
+        boolean verbose = false;
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
+            if (arg.isBlank()) {
+                throw new UsageException("argument " + (i + 1) + " is empty (a shell variable that expanded to nothing?)");
+            }
             String flag = arg;
             String value = null;
             int eq = arg.indexOf('=');
@@ -107,6 +137,7 @@ public final class StandardFlags {
                     case "--inner-only" -> innerOnly = true;
                     case "--tf32" -> tf32 = true;
                     case "--no-graph" -> graph = false;
+                    case "--verbose" -> verbose = true;
                     default -> throw new IllegalStateException(flag);
                 }
                 continue;
@@ -139,20 +170,44 @@ public final class StandardFlags {
                 case "--backend" -> backend = parseWith(flag, value, BackendKind::parse);
                 case "--weights" -> {
                     weights = Path.of(value);
-                    if (!Files.isReadable(weights)) throw new UsageException("--weights: cannot read " + value);
+                    if (!Files.isRegularFile(weights) || !Files.isReadable(weights)) {
+                        throw new UsageException("--weights: cannot read " + value);
+                    }
                 }
                 default -> throw new IllegalStateException(flag);
             }
         }
-        if (tf32 && dtype != DType.FLOAT32) {
-            throw new UsageException("--tf32 applies to --dtype float32 only, got " + dtype.flag());
+        if (weights != null && innerOnly) {
+            throw new UsageException("--weights applies to the full model; --inner-only times the inner loop on random"
+                    + " inputs of the preset's shape (leave out one of the two)");
         }
         if (tf32 && backend == BackendKind.CPU) {
             throw new UsageException("--tf32: the cpu backend computes strict float32 only (allowed backends: auto, hip, cuda)");
         }
+        Workload workload;
         try {
-            return new Options(new BenchConfig(modelSize, type, backward, batch, seqLen, miniBatch, dtype, warmup,
-                    repeats, json, innerOnly, interval, comment, backend, tf32, weights), graph);
+            workload = new Workload(modelSize, type, backward, innerOnly, batch, seqLen, miniBatch, dtype, interval, tf32,
+                    weights);
+        } catch (IllegalArgumentException e) {
+            throw new UsageException(e.getMessage());
+        }
+        if (workload.largestTensorElements() > Integer.MAX_VALUE) {
+            throw new UsageException(String.format(java.util.Locale.ROOT,
+                    "--batch %d --seq-len %d: its largest tensor would hold %,d elements (a tensor holds at most %,d),"
+                            + " and the run would need about %s of memory", batch, seqLen,
+                    workload.largestTensorElements(), Integer.MAX_VALUE,
+                    MemoryEstimate.gib(MemoryEstimate.of(workload).total())));
+        }
+        if (weights != null) {
+            // Every parameter of the chosen model, with its shape, from the header alone: before JMH starts.
+            try {
+                Safetensors.checkWeights(weights, workload.model());
+            } catch (java.io.IOException e) {
+                throw new UsageException("--weights: " + e.getMessage());
+            }
+        }
+        try {
+            return new Options(workload, new RunOptions(warmup, repeats, json, comment, backend, graph, true, verbose));
         } catch (IllegalArgumentException e) {
             throw new UsageException(e.getMessage());
         }
@@ -173,7 +228,9 @@ public final class StandardFlags {
     private static int integer(String flag, String value, int min) throws UsageException {
         int v;
         try {
-            v = Integer.parseInt(value.trim());
+            // ASCII digits only: Integer.parseInt also takes other scripts' digits ("١٦").
+            if (!value.strip().matches("[+-]?[0-9]+")) throw new NumberFormatException(value);
+            v = Integer.parseInt(value.strip());
         } catch (NumberFormatException e) {
             throw new UsageException(flag + ": '" + value + "' is not an integer (" + VALUED.get(flag) + ")");
         }

@@ -5,7 +5,7 @@ import java.io.PrintStream;
 import java.nio.file.Path;
 import java.util.List;
 import org.tttbench.backend.Backend;
-import org.tttbench.backend.Backends;
+import org.tttbench.harness.Backends;
 import org.tttbench.config.BackendKind;
 import org.tttbench.config.DType;
 import org.tttbench.io.Safetensors;
@@ -42,7 +42,7 @@ public final class ValidateCommand {
         if (file == null) throw new UsageException("validate needs a case file (validate FILE.safetensors)");
         Safetensors.Contents contents;
         try {
-            contents = Safetensors.read(file);
+            contents = Safetensors.readCase(file);
         } catch (IOException e) {
             throw new UsageException("validate: " + e.getMessage());
         }

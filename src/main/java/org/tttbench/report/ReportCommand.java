@@ -13,18 +13,22 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Locale;
 import org.tttbench.config.Preset;
+import org.tttbench.io.AtomicFile;
 import org.tttbench.sweep.Config;
 import org.tttbench.sweep.ResultFile;
 import org.tttbench.sweep.ResultsDir;
 
 /**
- * {@code report RESULTS_DIR [--out DIR]}: one self-contained HTML page (charts inlined) with
- * PNG charts beside it, drawn from a sweep's results directory: the plots researchers make of
- * these sweeps, a table of every result, and the failed runs with their reason.
+ * {@code report RESULTS_DIR [--out DIR] [--baseline IMPL]}: one self-contained HTML page
+ * (charts inlined) with PNG charts beside it, drawn from a sweep's results directory: the plots
+ * researchers make of these sweeps, the speedup of every implementation against a baseline
+ * one, a table of every result, and the failed runs with their reason. Every file is written
+ * beside and renamed, so a browser never shows half a page.
  */
 public final class ReportCommand {
 
-    static final String USAGE = "usage: report RESULTS_DIR [--out DIR]   (default DIR: RESULTS_DIR/report)";
+    static final String USAGE = "usage: report RESULTS_DIR [--out DIR] [--baseline IMPLEMENTATION]"
+            + "   (default DIR: RESULTS_DIR/report)";
 
     private ReportCommand() {}
 
@@ -37,6 +41,7 @@ public final class ReportCommand {
         System.setProperty("java.awt.headless", "true");
         Path results = null;
         Path outDir = null;
+        String baseline = null;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             if (a.equals("-h") || a.equals("--help")) {
@@ -45,6 +50,9 @@ public final class ReportCommand {
             } else if (a.equals("--out")) {
                 if (i + 1 >= args.length) return usage(err, "--out needs a directory");
                 outDir = Path.of(args[++i]);
+            } else if (a.equals("--baseline")) {
+                if (i + 1 >= args.length) return usage(err, "--baseline needs an implementation name");
+                baseline = args[++i];
             } else if (a.startsWith("-")) {
                 return usage(err, "unknown option " + a);
             } else if (results != null) {
@@ -56,8 +64,18 @@ public final class ReportCommand {
         if (results == null) return usage(err, "a results directory is required");
         if (!Files.isDirectory(results)) return usage(err, results + " is not a directory");
         if (outDir == null) outDir = results.resolve("report");
+        if (Files.exists(outDir) && !Files.isDirectory(outDir)) return usage(err, "--out " + outDir + " is not a directory");
         try {
-            Path page = write(results, outDir);
+            ResultsDir.Listing listing = new ResultsDir(results).list();
+            if (baseline != null) {
+                List<String> impls = listing.of(ResultFile.Kind.SUCCESS).stream()
+                        .map(f -> f.config().implementation()).distinct().sorted().toList();
+                if (!impls.contains(baseline)) {
+                    return usage(err, "--baseline " + baseline + ": no result of that implementation in " + results
+                            + " (results of: " + (impls.isEmpty() ? "none" : String.join(", ", impls)) + ")");
+                }
+            }
+            Path page = write(listing, results, outDir, baseline);
             err.println("report: wrote " + page);
             return 0;
         } catch (IOException e) {
@@ -74,9 +92,13 @@ public final class ReportCommand {
         return 2;
     }
 
-    /** Writes index.html and the charts' PNGs into {@code outDir}; returns the page. */
-    public static Path write(Path results, Path outDir) throws IOException {
-        ResultsDir.Listing listing = new ResultsDir(results).list();
+    /**
+     * Writes index.html and the charts' PNGs into {@code outDir}; returns the page.
+     *
+     * @param baseline the implementation the speedup table divides by, or null for none
+     */
+    public static Path write(ResultsDir.Listing listing, Path results, Path outDir, String baseline)
+            throws IOException {
         List<ResultFile> ok = sorted(listing.of(ResultFile.Kind.SUCCESS));
         Files.createDirectories(outDir);
         StringBuilder html = new StringBuilder();
@@ -99,17 +121,26 @@ public final class ReportCommand {
                 .append(esc(ZonedDateTime.now().format(DateTimeFormatter.RFC_1123_DATE_TIME))).append("</p>\n");
 
         html.append("<h2>Charts</h2>\n");
-        for (Charts.Chart chart : Charts.all(ok)) {
+        List<Charts.Chart> charts = Charts.all(ok);
+        for (Charts.Chart chart : charts) {
+            if (!chart.drawn()) continue;
             html.append("<h3>").append(esc(chart.title())).append("</h3>\n");
-            if (chart.png() == null) {
-                html.append("<p class=\"note\">No results for this plot (").append(esc(chart.needs())).append(").</p>\n");
-                continue;
-            }
-            Files.write(outDir.resolve(chart.file()), chart.png());
+            AtomicFile.write(outDir.resolve(chart.file()), chart.png());
             html.append("<p class=\"note\">").append(esc(chart.subtitle())).append(" · <a href=\"")
                     .append(esc(chart.file())).append("\">").append(esc(chart.file())).append("</a></p>\n")
                     .append("<img alt=\"").append(esc(chart.title())).append("\" src=\"data:image/png;base64,")
                     .append(Base64.getEncoder().encodeToString(chart.png())).append("\">\n");
+        }
+
+        List<String> notDrawn = charts.stream().filter(c -> !c.drawn()).map(Charts.Chart::title).toList();
+        if (!notDrawn.isEmpty()) {
+            html.append("<p class=\"note\">No results for these plots (they need a setting swept at two values or"
+                    + " more): ").append(esc(String.join("; ", notDrawn))).append(".</p>\n");
+        }
+        if (baseline != null) Speedups.html(html, ok, baseline);
+        else if (!ok.isEmpty()) {
+            html.append("<p class=\"note\">For a table of speedups against one implementation, run report with"
+                    + " --baseline IMPLEMENTATION.</p>\n");
         }
 
         html.append("<h2>Results</h2>\n");
@@ -123,7 +154,7 @@ public final class ReportCommand {
         }
         html.append("</body></html>\n");
         Path page = outDir.resolve("index.html");
-        Files.writeString(page, html);
+        AtomicFile.write(page, html.toString());
         return page;
     }
 
@@ -134,7 +165,7 @@ public final class ReportCommand {
         }
         html.append("<table>\n<tr><th>implementation</th><th>model size</th><th>ttt type</th><th>benchmark</th>"
                 + "<th>batch</th><th>seq len</th><th>mini-batch</th><th>dtype</th><th>ckpt</th><th>time ms</th>"
-                + "<th>± stdev</th><th>tokens/s</th><th>peak memory MiB</th><th>params</th><th>device</th></tr>\n");
+                + "<th>± stdev</th><th>tokens/s</th><th>peak memory MiB</th><th>params</th><th>device</th><th>sweep device</th></tr>\n");
         for (ResultFile f : ok) {
             Config c = f.config();
             html.append("<tr><td class=\"t\">").append(esc(c.implementation())).append("</td><td class=\"t\">")
@@ -147,7 +178,8 @@ public final class ReportCommand {
                     .append(num(f.number("throughput"), "%,.0f")).append("</td><td>")
                     .append(num(f.peakMemoryBytes() / (1 << 20), "%,.1f")).append("</td><td>")
                     .append(num(f.number("num_params"), "%,.0f")).append("</td><td class=\"t\">")
-                    .append(esc(f.text("device"))).append("</td></tr>\n");
+                    .append(esc(f.text("device"))).append("</td><td class=\"t\">")
+                    .append(esc(f.text("sweep_device"))).append("</td></tr>\n");
         }
         html.append("</table>\n");
     }

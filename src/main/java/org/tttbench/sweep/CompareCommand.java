@@ -15,6 +15,9 @@ import java.util.Map;
  * JSON result files or sweep results directories) by name and params, prints a table, and
  * exits 1 when one got slower by more than the threshold with confidence intervals that do
  * not overlap, so CI can gate on it. A slowdown inside the noise is shown but does not fail.
+ * A gate that compares nothing must not pass either: it exits 1 when the baseline is empty,
+ * when none of its benchmarks is in the current run, and when a matched score is not a finite
+ * positive number (a NaN ratio would otherwise read as "ok").
  */
 public final class CompareCommand {
 
@@ -22,7 +25,7 @@ public final class CompareCommand {
             + " (each a JMH JSON result file or a sweep results directory; threshold default 10)";
 
     /** How one benchmark compares. */
-    public enum Verdict { OK, REGRESSION, SLOWER_WITHIN_NOISE, FASTER }
+    public enum Verdict { OK, REGRESSION, SLOWER_WITHIN_NOISE, FASTER, NOT_A_SCORE }
 
     /**
      * One matched benchmark.
@@ -73,6 +76,10 @@ public final class CompareCommand {
         } catch (IOException e) {
             return usage(err, e.getMessage());
         }
+        if (baseline.isEmpty()) {
+            err.println("compare: the baseline " + files.get(0) + " holds no benchmarks, so there is nothing to gate on");
+            return 1;
+        }
         List<Row> rows = compare(baseline, current, threshold / 100);
         out.print(table(rows));
         Map<String, Measurement> cur = byKey(current);
@@ -82,7 +89,17 @@ public final class CompareCommand {
         long regressions = rows.stream().filter(r -> r.verdict() == Verdict.REGRESSION).count();
         out.printf(Locale.ROOT, "%d matched, %d regressions beyond %.1f%%, %d only in baseline, %d only in current%n",
                 rows.size(), regressions, threshold, onlyBaseline, onlyCurrent);
-        if (rows.isEmpty()) err.println("compare: warning: no benchmark of the baseline matches one of the current run");
+        if (rows.isEmpty()) {
+            err.println("compare: no benchmark of the baseline " + files.get(0) + " is in " + files.get(1));
+            return 1;
+        }
+        List<Row> unscored = rows.stream().filter(r -> r.verdict() == Verdict.NOT_A_SCORE).toList();
+        if (!unscored.isEmpty()) {
+            Row first = unscored.getFirst();
+            err.println("compare: " + unscored.size() + " matched benchmarks have no finite positive score, first "
+                    + first.baseline().key() + " (" + unscoredSide(first) + ")");
+            return 1;
+        }
         return regressions > 0 ? 1 : 0;
     }
 
@@ -98,6 +115,10 @@ public final class CompareCommand {
         for (Measurement b : byKey(baseline).values()) {
             Measurement c = cur.get(b.key());
             if (c == null) continue;
+            if (!isScore(b.score()) || !isScore(c.score())) {
+                rows.add(new Row(b, c, Double.NaN, false, Verdict.NOT_A_SCORE));
+                continue;
+            }
             double change = b.higherIsBetter() ? b.score() / c.score() - 1 : c.score() / b.score() - 1;
             boolean overlap = Math.max(b.low(), c.low()) <= Math.min(b.high(), c.high());
             Verdict v;
@@ -107,6 +128,17 @@ public final class CompareCommand {
             rows.add(new Row(b, c, change, overlap, v));
         }
         return rows;
+    }
+
+    private static boolean isScore(double x) {
+        return Double.isFinite(x) && x > 0;
+    }
+
+    private static String unscoredSide(Row r) {
+        List<String> sides = new ArrayList<>();
+        if (!isScore(r.baseline().score())) sides.add("baseline " + r.baseline().score());
+        if (!isScore(r.current().score())) sides.add("current " + r.current().score());
+        return String.join(", ", sides);
     }
 
     private static Map<String, Measurement> byKey(List<Measurement> ms) {
@@ -148,6 +180,7 @@ public final class CompareCommand {
             case REGRESSION -> "REGRESSION (" + pct + " slower)";
             case SLOWER_WITHIN_NOISE -> "slower within noise (" + pct + ")";
             case FASTER -> "faster (" + pct + ")";
+            case NOT_A_SCORE -> "NOT A SCORE (" + unscoredSide(r) + ")";
         };
     }
 }

@@ -6,15 +6,21 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.tttbench.config.DType;
+import org.tttbench.config.MemoryEstimate;
 import org.tttbench.config.TttType;
 
 /**
  * One configuration of a sweep: what identifies a result in a results directory. Its file
  * name is the one of SPEC §6, so results of other members of the family sit beside ours.
  *
- * @param implementation the plan's name for the implementation ("tttbench" is this suite)
- * @param modelSize      the preset as the plan spells it ("1.3b" stays "1.3b")
- * @param checkpointInterval 1 unless the configuration is a backward one
+ * @param implementation     the plan's name for the implementation ("tttbench" is this suite)
+ * @param modelSize          the preset as the plan spells it ("1.3b" stays "1.3b")
+ * @param checkpointInterval the interval the run keeps inner states at: the one passed, else the
+ *                           standard flag's default 1
+ * @param checkpointFlag     whether the run is passed {@code --checkpoint-interval} (a backward run
+ *                           of a pass that lists {@code checkpoint_intervals}); only then does the
+ *                           file name carry {@code _ckpt{c}}, as the family's sweep names it, and
+ *                           only then can an implementation that lacks the flag not run it
  */
 public record Config(
         String implementation,
@@ -26,7 +32,16 @@ public record Config(
         int miniBatch,
         DType dtype,
         int checkpointInterval,
+        boolean checkpointFlag,
         boolean innerOnly) {
+
+    public Config {
+        if (checkpointInterval < 1) throw new IllegalArgumentException("checkpoint interval " + checkpointInterval);
+        if (!checkpointFlag && checkpointInterval != 1) {
+            // A run not given the flag runs at the default, so its name must not claim another interval.
+            throw new IllegalArgumentException("checkpoint interval " + checkpointInterval + " without the flag");
+        }
+    }
 
     /** Implementation names end up in file names and process lists: keep them plain. */
     static final Pattern IMPLEMENTATION_NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9.+-]*");
@@ -46,8 +61,7 @@ public record Config(
                 .append("_len").append(seqLen).append("_mb").append(miniBatch).append("_b").append(batch)
                 .append('_').append(dtype.flag());
         if (backward) s.append("_bwd");
-        // c = 1 is the default and keeps the name the older suites used for it.
-        if (checkpointInterval != 1) s.append("_ckpt").append(checkpointInterval);
+        if (checkpointFlag) s.append("_ckpt").append(checkpointInterval);
         if (innerOnly) s.append("_inner");
         return s.toString();
     }
@@ -72,10 +86,10 @@ public record Config(
             Config c = new Config(m.group("impl"), m.group("size"), TttType.parse(m.group("type")),
                     m.group("bwd") != null, Integer.parseInt(m.group("b")), Integer.parseInt(m.group("len")),
                     Integer.parseInt(m.group("mb")), DType.parse(m.group("dtype")),
-                    ckpt == null ? 1 : Integer.parseInt(ckpt), m.group("inner") != null);
+                    ckpt == null ? 1 : Integer.parseInt(ckpt), ckpt != null, m.group("inner") != null);
             return Optional.of(new Named(c, m.group("failed") != null));
-        } catch (NumberFormatException e) {
-            return Optional.empty(); // digits too long for an int: not one of ours
+        } catch (IllegalArgumentException e) {
+            return Optional.empty(); // digits too long for an int, or _ckpt0: not one of ours
         }
     }
 
@@ -85,8 +99,8 @@ public record Config(
                 "--model-size", modelSize, "--ttt-type", tttType.flag(),
                 "--batch", Integer.toString(batch), "--seq-len", Integer.toString(seqLen),
                 "--mini-batch", Integer.toString(miniBatch), "--dtype", dtype.flag()));
-        if (backward) {
-            f.add("--backward");
+        if (backward) f.add("--backward");
+        if (checkpointFlag) {
             f.add("--checkpoint-interval");
             f.add(Integer.toString(checkpointInterval));
         }
@@ -105,5 +119,11 @@ public record Config(
     /** "fwd", "bwd", "inner fwd" or "inner bwd": how tables and charts name the benchmark. */
     public String direction() {
         return (innerOnly ? "inner " : "") + (backward ? "bwd" : "fwd");
+    }
+
+    /** The device memory this configuration needs, roughly ({@link MemoryEstimate}). */
+    public MemoryEstimate memory() {
+        return MemoryEstimate.of(modelSize, tttType, backward, innerOnly, batch, seqLen, miniBatch, dtype,
+                checkpointInterval);
     }
 }

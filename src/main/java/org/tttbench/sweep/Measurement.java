@@ -1,7 +1,6 @@
 package org.tttbench.sweep;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -39,16 +38,19 @@ public record Measurement(String benchmark, Map<String, String> params, double s
         return params.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(","));
     }
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-
     /** Reads a JMH JSON result file ({@code -rf json}) or a sweep results directory. */
     public static List<Measurement> load(Path path) throws IOException {
         if (Files.isDirectory(path)) return fromResultsDir(path);
+        if (Files.size(path) > ResultFile.MAX_FILE_BYTES) {
+            throw new IOException(path + " is " + Files.size(path) + " bytes, more than a JMH result file may be ("
+                    + (ResultFile.MAX_FILE_BYTES >> 20) + " MiB)");
+        }
         JsonNode root;
         try {
-            root = JSON.readTree(path.toFile());
+            root = StrictJson.JSON.readTree(path.toFile());
         } catch (com.fasterxml.jackson.core.JacksonException e) {
-            throw new IOException(path + " is neither a results directory nor JMH JSON: " + e.getOriginalMessage());
+            throw new IOException(path + " is neither a results directory nor JMH JSON: "
+                    + e.getOriginalMessage().strip().lines().findFirst().orElse(""));
         }
         if (root == null || !root.isArray()) throw new IOException(path + " is not a JMH JSON result file (an array)");
         List<Measurement> out = new ArrayList<>();

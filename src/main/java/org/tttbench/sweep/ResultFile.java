@@ -1,12 +1,11 @@
 package org.tttbench.sweep;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
+import java.util.regex.Pattern;
 
 /**
  * One file of a results directory, read and judged.
@@ -18,76 +17,96 @@ public record ResultFile(Path path, Config config, Kind kind, JsonNode result, S
 
     public enum Kind { SUCCESS, FAILED, INVALID }
 
-    /** SPEC §6: sweep tooling treats output under this many bytes as invalid. */
-    public static final int MIN_VALID_BYTES = 100;
+    /** A result file is one line and a tombstone 51; a file over this is not one, and is not read. */
+    public static final long MAX_FILE_BYTES = 100L << 20;
 
     /** Tombstones end with a line of this prefix that says why the sweep gave up on the run. */
     public static final String SWEEP_LINE_PREFIX = "[sweep] ";
 
-    private static final ObjectMapper JSON = new ObjectMapper();
-
+    /** Judges the file at {@code path}, whose name is {@code named}; reads at most a line at a time. */
     static ResultFile read(Path path, Config.Named named) throws IOException {
-        byte[] bytes = Files.readAllBytes(path);
-        String text = new String(bytes, StandardCharsets.UTF_8);
-        if (named.failed()) return new ResultFile(path, named.config(), Kind.FAILED, null, failureReason(text));
-        if (bytes.length < MIN_VALID_BYTES) {
-            return new ResultFile(path, named.config(), Kind.INVALID, null, "output under " + MIN_VALID_BYTES
-                    + " bytes (" + bytes.length + ")");
+        Config c = named.config();
+        if (!Files.isRegularFile(path)) {
+            return new ResultFile(path, c, Kind.INVALID, null, "not a regular file ("
+                    + (Files.isDirectory(path) ? "a directory" : "a link to nothing or a special file")
+                    + "); remove it to run this configuration");
         }
-        String line = resultLine(text.lines().toList());
-        if (line == null) {
-            return new ResultFile(path, named.config(), Kind.INVALID, null, "no line starting with '{'");
+        long size = Files.size(path);
+        if (size > MAX_FILE_BYTES) {
+            return new ResultFile(path, c, Kind.INVALID, null, "a file of " + size + " bytes, over the "
+                    + (MAX_FILE_BYTES >> 20) + " MiB a result may be; not read");
         }
-        JsonNode node = parseObject(line);
-        if (node == null) {
-            return new ResultFile(path, named.config(), Kind.INVALID, null, "result line is not a JSON object");
+        if (named.failed()) {
+            FailureReason reason = new FailureReason();
+            try (InputStream in = Files.newInputStream(path)) {
+                BoundedLines.read(in, line -> reason.add(line.shown(MAX_REASON_CHARS)));
+            }
+            return new ResultFile(path, c, Kind.FAILED, null, reason.reason());
         }
-        return new ResultFile(path, named.config(), Kind.SUCCESS, node, null);
-    }
-
-    /** The last stdout line that starts with '{', as SPEC §6 recognises a result; null if none. */
-    static String resultLine(List<String> stdout) {
-        for (int i = stdout.size() - 1; i >= 0; i--) {
-            if (stdout.get(i).startsWith("{")) return stdout.get(i);
+        // SPEC §6: the family recognises a result by a line that starts with '{'; the last one counts.
+        BoundedLines.Line[] last = new BoundedLines.Line[1];
+        try (InputStream in = Files.newInputStream(path)) {
+            BoundedLines.read(in, line -> {
+                if (line.text().startsWith("{")) last[0] = line;
+            });
         }
-        return null;
-    }
-
-    static JsonNode parseObject(String line) {
+        if (size < ResultLine.MIN_BYTES) {
+            return new ResultFile(path, c, Kind.INVALID, null, "output under " + ResultLine.MIN_BYTES
+                    + " bytes (" + size + ")");
+        }
+        if (last[0] == null) return new ResultFile(path, c, Kind.INVALID, null, "no line starting with '{'");
+        if (last[0].cut()) {
+            return new ResultFile(path, c, Kind.INVALID, null, "the result line is " + last[0].bytes()
+                    + " bytes, over the " + (BoundedLines.MAX_LINE_BYTES >> 20) + " MiB a result line may be");
+        }
         try {
-            JsonNode node = JSON.readTree(line);
-            return node != null && node.isObject() ? node : null;
-        } catch (IOException e) {
-            return null;
+            return new ResultFile(path, c, Kind.SUCCESS, ResultLine.parse(last[0].text(), c).json(), null);
+        } catch (ResultLine.NotAResult e) {
+            return new ResultFile(path, c, Kind.INVALID, null, e.getMessage());
         }
+    }
+
+    private static final int MAX_REASON_CHARS = 300;
+
+    /** The reason a tombstone gives, read from its text (tests and callers with the text at hand). */
+    static String failureReason(String tombstone) {
+        FailureReason reason = new FailureReason();
+        tombstone.lines().forEach(reason::add);
+        return reason.reason();
     }
 
     /**
      * The sweep's own verdict and the line of output that most looks like the error (stdout
-     * and stderr interleave loosely, so the very last line need not be it).
+     * and stderr interleave loosely, so the very last line need not be it), gathered line by line.
      */
-    static String failureReason(String tombstone) {
-        List<String> lines = tombstone.lines().map(String::strip).filter(l -> !l.isEmpty()).toList();
-        String prefix = SWEEP_LINE_PREFIX.strip();
-        String verdict = null;
-        String last = null;
-        String lastError = null;
-        for (String l : lines) {
+    private static final class FailureReason {
+        private static final Pattern ERROR_WORDS = Pattern.compile(
+                "(?i)error|exception|fail|out of memory|oom|killed|abort|fatal");
+        private String verdict;
+        private String last;
+        private String lastError;
+
+        void add(String line) {
+            String l = line.strip();
+            if (l.isEmpty()) return;
+            String prefix = SWEEP_LINE_PREFIX.strip();
             if (l.startsWith(prefix)) {
                 verdict = l.substring(prefix.length()).strip();
-                continue;
+                return;
             }
             last = l;
             if (ERROR_WORDS.matcher(l).find()) lastError = l;
         }
-        String detail = lastError != null ? lastError : last;
-        if (detail != null && detail.length() > 300) detail = detail.substring(0, 300) + "…";
-        if (verdict == null) return detail == null ? "no output" : detail;
-        return detail == null ? verdict : verdict + ": " + detail;
-    }
 
-    private static final java.util.regex.Pattern ERROR_WORDS = java.util.regex.Pattern.compile(
-            "(?i)error|exception|fail|out of memory|oom|killed|abort|fatal");
+        String reason() {
+            String detail = lastError != null ? lastError : last;
+            if (detail != null && detail.length() > MAX_REASON_CHARS) {
+                detail = detail.substring(0, MAX_REASON_CHARS) + "…";
+            }
+            if (verdict == null) return detail == null ? "no output" : detail;
+            return detail == null ? verdict : verdict + ": " + detail;
+        }
+    }
 
     /** A number of the result line, or NaN when the key is missing or not a number. */
     public double number(String key) {

@@ -2,17 +2,15 @@ package org.tttbench.sweep;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
+import org.tttbench.io.AtomicFile;
 
 /**
  * A results directory: one file per configuration, named as SPEC §6 says. Every file appears
@@ -25,8 +23,6 @@ public final class ResultsDir {
     public static final List<String> CSV_COLUMNS = List.of("implementation", "model_size", "ttt_type", "backward",
             "batch", "seq_len", "mini_batch", "dtype", "time_ms", "throughput", "checkpoint_interval", "failed",
             "inner_only");
-
-    private static final String TEMP_MARK = ".tmp-";
 
     private final Path dir;
 
@@ -52,11 +48,11 @@ public final class ResultsDir {
         if (!Files.isDirectory(dir)) return new Listing(files, other);
         List<Path> paths;
         try (Stream<Path> s = Files.list(dir)) {
-            paths = s.filter(Files::isRegularFile).sorted().toList();
+            paths = s.sorted().toList();
         }
         for (Path p : paths) {
             String name = p.getFileName().toString();
-            if (name.startsWith(".")) continue; // temporaries and hidden files are not results
+            if (name.startsWith(".")) continue; // temporaries, claims and hidden files are not results
             Optional<Config.Named> named = Config.parseFileName(name);
             if (named.isEmpty()) {
                 other.add(name);
@@ -71,53 +67,49 @@ public final class ResultsDir {
         return new Listing(List.copyOf(files), List.copyOf(other));
     }
 
-    /** Whether the configuration already has a result or a tombstone: a sweep does not run it again. */
+    /**
+     * Whether the configuration already has a result or a tombstone: a sweep does not run it
+     * again. Only a regular file counts; a directory of that name is no result.
+     */
     public boolean isDone(Config c) {
-        return Files.exists(dir.resolve(c.resultName())) || Files.exists(dir.resolve(c.tombstoneName()));
+        return Files.isRegularFile(dir.resolve(c.resultName())) || Files.isRegularFile(dir.resolve(c.tombstoneName()));
     }
 
-    public void writeResult(Config c, String resultLine) throws IOException {
-        writeAtomically(dir.resolve(c.resultName()), resultLine + "\n");
+    /** Why the configuration's files cannot be written (its name is taken by something else), or null. */
+    public String obstacle(Config c) {
+        for (String name : List.of(c.resultName(), c.tombstoneName())) {
+            Path p = dir.resolve(name);
+            if (Files.exists(p, LinkOption.NOFOLLOW_LINKS) && !Files.isRegularFile(p)) {
+                return p + " exists and is not a regular file; remove it to run this configuration";
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Fails unless files can be created in the directory (made if missing): a sweep checks
+     * before its first run, not after hours of benchmarks whose results it cannot keep.
+     */
+    public void checkWritable() throws IOException {
+        Files.createDirectories(dir);
+        // A name of its own: several sweeps (even of one process) may check one directory at once.
+        Path probe = Files.createTempFile(dir, ".write-test-", "");
+        Files.delete(probe);
+    }
+
+    /** Stores a result line: the line as the sweep keeps it, and any tombstone of an earlier try removed. */
+    public void writeResult(Config c, String storedLine) throws IOException {
+        AtomicFile.write(dir.resolve(c.resultName()), storedLine + "\n");
         Files.deleteIfExists(dir.resolve(c.tombstoneName()));
     }
 
     public void writeTombstone(Config c, List<String> lastLines) throws IOException {
-        writeAtomically(dir.resolve(c.tombstoneName()), String.join("\n", lastLines) + "\n");
+        AtomicFile.write(dir.resolve(c.tombstoneName()), String.join("\n", lastLines) + "\n");
     }
 
-    private void writeAtomically(Path target, String content) throws IOException {
-        Files.createDirectories(dir);
-        Path temp = dir.resolve("." + target.getFileName() + TEMP_MARK + Host.NAME + "-" + ProcessHandle.current().pid());
-        try (FileChannel ch = FileChannel.open(temp, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
-                StandardOpenOption.TRUNCATE_EXISTING)) {
-            ch.write(java.nio.ByteBuffer.wrap(content.getBytes(StandardCharsets.UTF_8)));
-            ch.force(true); // the rename must not reach the disk before the content does
-        }
-        Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-    }
-
-    /**
-     * Removes temporaries that a killed sweep of this host left. Other hosts' temporaries are
-     * left alone: their writers may still be alive.
-     */
+    /** Removes temporaries that a killed sweep of this host left (see {@link AtomicFile}). */
     public void removeStaleTemporaries() throws IOException {
-        if (!Files.isDirectory(dir)) return;
-        String mark = TEMP_MARK + Host.NAME + "-";
-        List<Path> stale;
-        try (Stream<Path> s = Files.list(dir)) {
-            stale = s.filter(p -> {
-                String name = p.getFileName().toString();
-                int at = name.lastIndexOf(mark);
-                if (!name.startsWith(".") || at < 0) return false;
-                try {
-                    long pid = Long.parseLong(name.substring(at + mark.length()));
-                    return ProcessHandle.of(pid).map(h -> !h.isAlive()).orElse(true);
-                } catch (NumberFormatException e) {
-                    return false;
-                }
-            }).toList();
-        }
-        for (Path p : stale) Files.deleteIfExists(p);
+        AtomicFile.removeStaleTemporaries(dir);
     }
 
     /** Deletes every tombstone, so the next sweep retries those runs. Returns how many. */
@@ -130,9 +122,11 @@ public final class ResultsDir {
         return delete(list().of(ResultFile.Kind.INVALID));
     }
 
+    /** Deletes the files; a directory that bears a result's name is left for its owner to look at. */
     private static int delete(List<ResultFile> files) {
         int n = 0;
         for (ResultFile f : files) {
+            if (Files.isDirectory(f.path(), LinkOption.NOFOLLOW_LINKS)) continue;
             try {
                 if (Files.deleteIfExists(f.path())) n++;
             } catch (IOException e) {
@@ -162,24 +156,5 @@ public final class ResultsDir {
     private static String csvField(String s) {
         if (s.contains(",") || s.contains("\"") || s.contains("\n")) return "\"" + s.replace("\"", "\"\"") + "\"";
         return s;
-    }
-
-    /** This machine's name, to tell our temporaries from another host's in a shared directory. */
-    static final class Host {
-        static final String NAME = detect();
-
-        private static String detect() {
-            String env = System.getenv("HOSTNAME");
-            if (env != null && !env.isBlank()) return clean(env);
-            try {
-                return clean(Files.readString(Path.of("/proc/sys/kernel/hostname")));
-            } catch (IOException e) {
-                return "host";
-            }
-        }
-
-        private static String clean(String s) {
-            return s.strip().replaceAll("[^A-Za-z0-9.]", ".");
-        }
     }
 }

@@ -33,7 +33,7 @@ public record SlurmScript(Path plan, Path results, int shards, String partition,
         for (String s : sbatch) lines.add("#SBATCH " + s);
         lines.add("set -euo pipefail");
         lines.add("JAVA=\"${JAVA_HOME:+$JAVA_HOME/bin/}java\"");
-        List<String> command = new ArrayList<>(List.of("exec", "\"$JAVA\"", "--enable-native-access=ALL-UNNAMED",
+        List<String> command = new ArrayList<>(List.of("exec", "\"$JAVA\"", "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow",
                 "-cp", quote(Implementations.absoluteClassPath()), Implementations.MAIN_CLASS, "sweep", quote(plan),
                 "--results", quote(results), "--shard", "\"${SLURM_ARRAY_TASK_ID}/" + shards + "\""));
         for (String a : sweepArgs) command.add(quote(a));

@@ -24,7 +24,7 @@ class AdapterIT {
         Path jar = Path.of(System.getProperty("tttbench.jar", "target/benchmarks.jar"));
         assertTrue(Files.isRegularFile(jar), "build benchmarks.jar first (./mvnw -Pjmh package): " + jar);
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString()));
+                "--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-jar", jar.toString()));
         cmd.addAll(List.of(args));
         Path out = Files.createTempFile("adapter", ".out");
         Path err = Files.createTempFile("adapter", ".err");
@@ -89,5 +89,27 @@ class AdapterIT {
         assertEquals(2, o.status());
         assertEquals("", o.stdout());
         assertTrue(o.stderr().contains("--seq-len 100 is not divisible by --mini-batch 16"), o.stderr());
+    }
+
+    @Test
+    void stoppingTheSuiteEndsTheForkedBenchmarkJvmToo() throws Exception {
+        Path jar = Path.of(System.getProperty("tttbench.jar", "target/benchmarks.jar"));
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-jar", jar.toString(), "--model-size", "12m", "--seq-len", "256",
+                "--warmup", "0", "--repeats", "1000", "--backend", "cpu", "--json")
+                .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        List<ProcessHandle> forks = List.of();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (forks.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(200);
+            forks = p.descendants().toList();
+        }
+        assertTrue(!forks.isEmpty(), "the benchmark JVM was never forked");
+        p.destroy();  // SIGTERM, as kill and a terminal's Ctrl-C send to the suite
+        assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the suite did not stop");
+        for (ProcessHandle f : forks) {
+            f.onExit().get(30, TimeUnit.SECONDS);
+            assertTrue(!f.isAlive(), "the forked JVM " + f.pid() + " outlived the suite");
+        }
     }
 }

@@ -8,7 +8,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
-import org.tttbench.config.BenchConfig;
+import org.tttbench.config.RunOptions;
+import org.tttbench.config.Workload;
+import org.tttbench.harness.RunInfo;
 
 class BenchResultTest {
 
@@ -18,9 +20,9 @@ class BenchResultTest {
 
     @Test
     void familyKeysComeFirstInOrderWithTheirTypes() throws Exception {
-        BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "12m", "--batch", "2", "--seq-len", "64",
+        Workload c = StandardFlags.parse(new String[] {"--model-size", "12m", "--batch", "2", "--seq-len", "64",
                 "--backward", "--checkpoint-interval", "2"});
-        BenchResult r = BenchResult.of(c, new double[] {10, 12, 14}, new RunInfo("cpu", "CPU (2 threads)", 1234, null));
+        BenchResult r = BenchResult.of(c, RunOptions.defaults(), new double[] {10, 12, 14}, new RunInfo("cpu", "CPU (2 threads)", 1234, null));
         String line = r.toJsonLine();
         assertTrue(line.startsWith("{") && !line.contains("\n"));
         assertTrue(line.length() >= 100, "the family treats output under 100 bytes as invalid");
@@ -40,13 +42,13 @@ class BenchResultTest {
         assertEquals(1234, json.get("peak_memory_bytes").asLong());
         assertEquals(2, json.get("checkpoint_interval").asInt());
         assertEquals("CPU (2 threads)", json.get("device").asText());
-        assertTrue(!json.has("launch"), "the CPU issues eagerly only: no launch key");
+        assertTrue(json.get("launch").isNull(), "the CPU issues eagerly only: launch is null");
     }
 
     @Test
     void aGpuResultSaysHowItsRunsWereIssued() throws Exception {
-        BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "12m"});
-        BenchResult r = BenchResult.of(c, new double[] {1, 2}, new RunInfo("cuda", "H100 (sm_90)", 1, true, "graph"));
+        Workload c = StandardFlags.parse(new String[] {"--model-size", "12m"});
+        BenchResult r = BenchResult.of(c, RunOptions.defaults(), new double[] {1, 2}, new RunInfo("cuda", "H100 (sm_90)", 1, true, "graph"));
         JsonNode json = new ObjectMapper().readTree(r.toJsonLine());
         List<String> keys = new ArrayList<>();
         json.fieldNames().forEachRemaining(keys::add);

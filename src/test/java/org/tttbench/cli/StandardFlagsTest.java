@@ -1,5 +1,6 @@
 package org.tttbench.cli;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -13,7 +14,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.tttbench.config.BackendKind;
-import org.tttbench.config.BenchConfig;
+import org.tttbench.config.RunOptions;
+import org.tttbench.config.Workload;
 import org.tttbench.config.DType;
 import org.tttbench.config.TttType;
 
@@ -21,7 +23,9 @@ class StandardFlagsTest {
 
     @Test
     void defaultsFollowTheSpec() throws UsageException {
-        BenchConfig c = StandardFlags.parse(new String[] {"--json"});
+        StandardFlags.Options o = StandardFlags.parseOptions(new String[] {"--json"});
+        Workload c = o.workload();
+        RunOptions r = o.run();
         assertEquals("125m", c.modelSize());
         assertEquals(TttType.LINEAR, c.tttType());
         assertFalse(c.backward());
@@ -29,31 +33,33 @@ class StandardFlagsTest {
         assertEquals(2048, c.seqLen());
         assertEquals(16, c.miniBatch());
         assertEquals(DType.FLOAT32, c.dtype());
-        assertEquals(3, c.warmup());
-        assertEquals(5, c.repeats());
-        assertTrue(c.json());
+        assertEquals(3, r.warmup());
+        assertEquals(5, r.repeats());
+        assertTrue(r.json());
         assertFalse(c.innerOnly());
         assertEquals(1, c.checkpointInterval());
-        assertEquals(BackendKind.AUTO, c.backend());
+        assertEquals(BackendKind.AUTO, r.backend());
         assertFalse(c.tf32());
         assertNull(c.weights());
     }
 
     @Test
     void aGpuReplaysAGraphUnlessNoGraph() throws UsageException {
-        assertTrue(StandardFlags.parseOptions(new String[] {"--json"}).graph());
+        assertTrue(StandardFlags.parseOptions(new String[] {"--json"}).run().graph());
         StandardFlags.Options o = StandardFlags.parseOptions(new String[] {"--no-graph", "--model-size", "12m"});
-        assertFalse(o.graph());
-        assertEquals("12m", o.config().modelSize());
+        assertFalse(o.run().graph());
+        assertEquals("12m", o.workload().modelSize());
         assertThrows(UsageException.class, () -> StandardFlags.parseOptions(new String[] {"--no-graph=false"}));
     }
 
     @Test
     void parsesEveryFlagInBothSpellings() throws UsageException {
-        BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "1.3b", "--ttt-type=mlp", "--backward",
-                "--batch", "4", "--seq-len", "512", "--mini-batch=32", "--dtype", "bfloat16", "--warmup", "0",
+        StandardFlags.Options o = StandardFlags.parseOptions(new String[] {"--model-size", "1.3b", "--ttt-type=mlp",
+                "--backward", "--batch", "4", "--seq-len", "512", "--mini-batch=32", "--dtype", "bfloat16", "--warmup", "0",
                 "--repeats", "7", "--inner-only", "--checkpoint-interval", "4", "--comment", "sweep 3",
                 "--backend", "cpu"});
+        Workload c = o.workload();
+        RunOptions r = o.run();
         assertEquals("1.3b", c.modelSize(), "the name the user typed is kept");
         assertEquals(2048, c.preset().hidden(), "1.3b is the 1b preset");
         assertEquals(TttType.MLP, c.tttType());
@@ -62,17 +68,17 @@ class StandardFlagsTest {
         assertEquals(512, c.seqLen());
         assertEquals(32, c.miniBatch());
         assertEquals(DType.BFLOAT16, c.dtype());
-        assertEquals(0, c.warmup());
-        assertEquals(7, c.repeats());
+        assertEquals(0, r.warmup());
+        assertEquals(7, r.repeats());
         assertTrue(c.innerOnly());
         assertEquals(4, c.checkpointInterval());
-        assertEquals("sweep 3", c.comment());
-        assertEquals(BackendKind.CPU, c.backend());
+        assertEquals("sweep 3", r.comment());
+        assertEquals(BackendKind.CPU, r.backend());
     }
 
     @Test
     void innerOnlyParameterCountMatchesTheReferenceDriver() throws UsageException {
-        BenchConfig c = StandardFlags.parse(new String[] {"--model-size", "125m", "--inner-only"});
+        Workload c = StandardFlags.parse(new String[] {"--model-size", "125m", "--inner-only"});
         assertEquals(2_421_532L, c.parameterCount());
     }
 
@@ -98,6 +104,14 @@ class StandardFlagsTest {
             "--backend cpu --tf32|--tf32: the cpu backend computes strict float32 only",
             "--json=yes|--json takes no value",
             "--weights /nonexistent/w.safetensors|--weights: cannot read /nonexistent/w.safetensors",
+            "--weights src/test/resources|--weights: cannot read src/test/resources",
+            "--model-size 12m --weights src/test/resources/golden/linear_tiny.safetensors|--weights: ",
+            "--inner-only --weights src/test/resources/golden/linear_tiny.safetensors|--weights applies to the full model",
+            "--model-size 12m  --json|argument 3 is empty",
+            "--batch ١٦|--batch: '١٦' is not an integer",
+            "--seq-len ６４|--seq-len: '６４' is not an integer",
+            "--seq-len 2147483647 --mini-batch 1|--batch 1 --seq-len 2147483647: its largest tensor would hold",
+            "--batch 65536 --seq-len 65536|--batch 65536 --seq-len 65536: its largest tensor would hold",
     })
     void badInputIsOneLineOnStderrWithStatus2AndNothingOnStdout(String args, String message) throws Exception {
         UsageException e = assertThrows(UsageException.class, () -> StandardFlags.parse(args.split(" ")));
@@ -112,6 +126,16 @@ class StandardFlagsTest {
         String stderr = err.toString(StandardCharsets.UTF_8);
         assertEquals(1, stderr.lines().count(), () -> "stderr was: " + stderr);
         assertTrue(stderr.contains(message), () -> "stderr was: " + stderr);
+    }
+
+    @Test
+    void aRunThatCannotFitIsRefusedBeforeAnythingIsAllocated() {
+        UsageException e = assertThrows(UsageException.class, () -> Adapter.requireMemory(StandardFlags.parse(
+                new String[] {"--model-size", "1b", "--backward", "--seq-len", "32768"}), BackendKind.CPU));
+        assertTrue(e.getMessage().matches("this run needs about [0-9.]+ GiB of memory \\(estimate\\) and the cpu backend"
+                + " has [0-9.]+ GiB.*"), e.getMessage());
+        assertDoesNotThrow(() -> Adapter.requireMemory(StandardFlags.parse(new String[] {"--model-size", "12m"}),
+                BackendKind.CPU));
     }
 
     @Test

@@ -76,14 +76,44 @@ class CompareTest {
     }
 
     @Test
-    void differentParamsDoNotMatch() throws Exception {
+    void aGateThatMatchesNothingFails() throws Exception {
         Path base = file("base.json", jmh("forward", "ss", "12m", 64, 100.0, 1.0));
         Path cur = file("cur.json", jmh("forward", "ss", "60m", 64, 300.0, 1.0));
         Fakes.Result r = Fakes.compare(base.toString(), cur.toString());
-        assertEquals(0, r.status(), r.out());
+        assertEquals(1, r.status(), r.out());
         assertTrue(r.out().contains("0 matched, 0 regressions beyond 10.0%, 1 only in baseline, 1 only in current"),
                 r.out());
-        assertTrue(r.err().contains("no benchmark of the baseline matches"), r.err());
+        assertEquals("compare: no benchmark of the baseline " + base + " is in " + cur + "\n", r.err());
+    }
+
+    @Test
+    void anEmptyBaselineFails() throws Exception {
+        Path cur = file("cur.json", jmh("forward", "ss", "12m", 64, 100.0, 1.0));
+        for (Path base : List.of(file("empty.json"), Files.createDirectories(tmp.resolve("empty-results")))) {
+            Fakes.Result r = Fakes.compare(base.toString(), cur.toString());
+            assertEquals(1, r.status(), r.out() + r.err());
+            assertEquals("compare: the baseline " + base + " holds no benchmarks, so there is nothing to gate on\n",
+                    r.err());
+        }
+    }
+
+    @Test
+    void aScoreThatIsNotAFinitePositiveNumberFails() throws Exception {
+        Path base = file("base.json", jmh("forward", "ss", "12m", 64, 100.0, 1.0),
+                jmh("forward", "ss", "12m", 128, 200.0, 1.0));
+        for (String bad : List.of("\"NaN\"", "\"Infinity\"", "0.0", "-5.0")) {
+            Path cur = tmp.resolve("cur.json");
+            Files.writeString(cur, Files.readString(file("c.json", jmh("forward", "ss", "12m", 64, 100.0, 1.0),
+                    jmh("forward", "ss", "12m", 128, 200.0, 1.0))).replaceFirst("\"score\": 100.0", "\"score\": " + bad));
+            Fakes.Result r = Fakes.compare(base.toString(), cur.toString());
+            assertEquals(1, r.status(), bad + ": " + r.out() + r.err());
+            assertTrue(r.out().lines().anyMatch(l -> l.contains("seqLen=64") && l.contains("NOT A SCORE (current ")),
+                    r.out());
+            assertTrue(r.err().startsWith("compare: 1 matched benchmarks have no finite positive score, first "
+                    + "org.tttbench.bench.TttBenchmark.forward"), r.err());
+            // the same file as the baseline fails too: the gate cannot judge against it
+            assertEquals(1, Fakes.compare(cur.toString(), base.toString()).status(), bad);
+        }
     }
 
     @Test
@@ -112,9 +142,9 @@ class CompareTest {
     @Test
     void resultsDirectoriesCompareByConfiguration() throws Exception {
         Config a = new Config("tttbench", "12m", org.tttbench.config.TttType.LINEAR, false, 1, 64, 16,
-                org.tttbench.config.DType.FLOAT32, 1, false);
+                org.tttbench.config.DType.FLOAT32, 1, false, false);
         Config b = new Config("tttbench", "12m", org.tttbench.config.TttType.LINEAR, true, 1, 64, 16,
-                org.tttbench.config.DType.FLOAT32, 2, false);
+                org.tttbench.config.DType.FLOAT32, 2, true, false);
         Path base = tmp.resolve("base");
         Path cur = tmp.resolve("cur");
         resultLine(base, a, 10.0, 9.9, 10.1);

@@ -40,6 +40,37 @@ final class Fakes {
                 """.formatted(sleepSeconds, name));
     }
 
+    /** A valid result line of 12m linear, seq-len 64, mini-batch 16, batch 1, float32, forward, full model. */
+    static final String GOOD_LINE = "{\"implementation\":\"fake\",\"model_size\":\"12m\",\"ttt_type\":\"linear\","
+            + "\"backward\":false,\"inner_only\":false,\"batch\":1,\"seq_len\":64,\"mini_batch\":16,"
+            + "\"checkpoint_interval\":1,\"dtype\":\"float32\",\"num_params\":1000,\"time_ms\":12.5,"
+            + "\"throughput\":5120.0,\"device\":\"cpu\"}";
+
+    /** A script that exits 0 after printing {@code stdout} exactly (a file beside it holds the text). */
+    static Path printingScript(Path dir, String name, String stdout) throws IOException {
+        Path text = dir.resolve(name + ".out");
+        Files.writeString(text, stdout);
+        return script(dir, name, "#!/bin/bash\ncat '" + text + "'\n");
+    }
+
+    /**
+     * A script like {@link #okScript} that appends one line per run to {@code runs.log} beside it:
+     * its batch, start and end time in nanoseconds, and the device variables it saw.
+     */
+    static Path recordingScript(Path dir, String name, double sleepSeconds) throws IOException {
+        Path ok = okScript(dir, name + "-inner", sleepSeconds);
+        return script(dir, name, """
+                #!/bin/bash
+                START=$(date +%%s%%N)
+                OUT=$(%s "$@") || exit $?
+                END=$(date +%%s%%N)
+                B=$(echo "$OUT" | tail -n 1 | sed 's/.*"batch":\\([0-9]*\\).*/\\1/')
+                echo "batch=$B start=$START end=$END cuda=${CUDA_VISIBLE_DEVICES:-none} hip=${HIP_VISIBLE_DEVICES:-none}" \
+                  >> "$(dirname "$0")/runs.log"
+                echo "$OUT"
+                """.formatted(ok));
+    }
+
     /** A script that prints some output and exits with status 3. */
     static Path failingScript(Path dir, String name) throws IOException {
         StringBuilder body = new StringBuilder("#!/bin/bash\n");

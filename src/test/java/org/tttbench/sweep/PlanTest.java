@@ -1,5 +1,7 @@
 package org.tttbench.sweep;
 
+import org.tttbench.config.MemoryEstimate;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -42,7 +44,9 @@ class PlanTest {
         Set<String> names = new HashSet<>();
         e.runs().forEach(r -> names.add(r.config().resultName()));
         assertEquals(16, names.size());
-        assertTrue(names.contains("pytorch_12m_mlp_len64_mb16_b1_float32_bwd_inner.json"));
+        // The pass lists checkpoint_intervals, so its backward runs are passed the flag and named by it.
+        assertTrue(names.contains("pytorch_12m_mlp_len64_mb16_b1_float32_bwd_ckpt1_inner.json"), names.toString());
+        assertTrue(names.contains("pytorch_12m_mlp_len64_mb16_b1_float32_inner.json"), names.toString());
     }
 
     @Test
@@ -55,7 +59,7 @@ class PlanTest {
                 """).expand();
         // fwd once, bwd with c = 1, 2, 4; pass b repeats pass a's forward run
         assertEquals(4, e.runs().size());
-        assertEquals(List.of("a", "a", "a", "a"), e.runs().stream().map(Plan.Planned::pass).toList());
+        assertEquals(List.of("a", "a", "a", "a"), e.runs().stream().map(r -> r.pass().name()).toList());
     }
 
     @Test
@@ -140,20 +144,20 @@ class PlanTest {
 
     @Test
     void memoryEstimateGrowsWithTheWorkAndSkipsWhatCannotFit() {
-        Config small = new Config("t", "12m", TttType.LINEAR, false, 1, 2048, 16, DType.FLOAT32, 1, false);
-        Config big = new Config("t", "1b", TttType.LINEAR, true, 1, 2048, 16, DType.FLOAT32, 1, false);
-        Config bigHalf = new Config("t", "1b", TttType.LINEAR, true, 1, 2048, 16, DType.BFLOAT16, 1, false);
-        Config bigBatch = new Config("t", "1b", TttType.LINEAR, true, 8, 2048, 16, DType.FLOAT32, 1, false);
-        Config bigCkpt = new Config("t", "1b", TttType.MLP, true, 1, 2048, 16, DType.FLOAT32, 8, false);
-        Config bigNoCkpt = new Config("t", "1b", TttType.MLP, true, 1, 2048, 16, DType.FLOAT32, 1, false);
+        Config small = new Config("t", "12m", TttType.LINEAR, false, 1, 2048, 16, DType.FLOAT32, 1, false, false);
+        Config big = new Config("t", "1b", TttType.LINEAR, true, 1, 2048, 16, DType.FLOAT32, 1, false, false);
+        Config bigHalf = new Config("t", "1b", TttType.LINEAR, true, 1, 2048, 16, DType.BFLOAT16, 1, false, false);
+        Config bigBatch = new Config("t", "1b", TttType.LINEAR, true, 8, 2048, 16, DType.FLOAT32, 1, false, false);
+        Config bigCkpt = new Config("t", "1b", TttType.MLP, true, 1, 2048, 16, DType.FLOAT32, 8, true, false);
+        Config bigNoCkpt = new Config("t", "1b", TttType.MLP, true, 1, 2048, 16, DType.FLOAT32, 1, false, false);
         long gib = 1L << 30;
         // 1.3 B parameters: weights and float32 gradients alone are over 10 GiB; the whole stays below 40 GiB
-        assertTrue(MemoryEstimate.of(big).total() > 10 * gib && MemoryEstimate.of(big).total() < 40 * gib,
-                MemoryEstimate.gib(MemoryEstimate.of(big).total()));
-        assertTrue(MemoryEstimate.of(small).total() < gib);
-        assertTrue(MemoryEstimate.of(bigHalf).total() < MemoryEstimate.of(big).total());
-        assertTrue(MemoryEstimate.of(bigBatch).total() > MemoryEstimate.of(big).total());
-        assertTrue(MemoryEstimate.of(bigCkpt).total() < MemoryEstimate.of(bigNoCkpt).total());
+        assertTrue(big.memory().total() > 10 * gib && big.memory().total() < 40 * gib,
+                MemoryEstimate.gib(big.memory().total()));
+        assertTrue(small.memory().total() < gib);
+        assertTrue(bigHalf.memory().total() < big.memory().total());
+        assertTrue(bigBatch.memory().total() > big.memory().total());
+        assertTrue(bigCkpt.memory().total() < bigNoCkpt.memory().total());
         assertNull(SweepCommand.memoryReason(big, OptionalLong.empty()));
         assertNull(SweepCommand.memoryReason(small, OptionalLong.of(16 * gib)));
         String reason = SweepCommand.memoryReason(big, OptionalLong.of(16 * gib));
