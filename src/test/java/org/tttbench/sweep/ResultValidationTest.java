@@ -114,4 +114,41 @@ class ResultValidationTest {
         ResultFile f = new ResultsDir(results).list().of(ResultFile.Kind.SUCCESS).getFirst();
         assertEquals("3", f.text("sweep_device"));
     }
+
+    /** The JAX and PyTorch reference drivers print no checkpoint_interval: they have no checkpointing. */
+    private static final String DRIVER_LINE = GOOD.replace("\"checkpoint_interval\":1,", "")
+            .replace("\"backward\":false", "\"backward\":true");
+
+    @Test
+    @Timeout(30)
+    void aLineWithoutCheckpointIntervalIsAResultWhereTheFlagWasNotPassed() throws Exception {
+        Path script = Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n");
+        Path plan = tmp.resolve("plan.json");
+        Files.writeString(plan, """
+                {"implementations": {"fake": "%s"},
+                 "passes": [{"name": "p", "implementations": ["fake"], "model_sizes": ["12m"], "seq_lens": [64],
+                             "directions": ["bwd"]}]}
+                """.formatted(script));
+        Path results = tmp.resolve("results");
+        Fakes.Result r = Fakes.sweep(plan.toString(), "--results", results.toString(), "--device-memory", "0");
+        assertEquals(0, r.status(), r.err());
+        assertTrue(Files.exists(results.resolve(STEM + "_bwd.json")), r.err());
+    }
+
+    @Test
+    @Timeout(30)
+    void aLineWithoutCheckpointIntervalIsATombstoneWhereTheIntervalWasAskedFor() throws Exception {
+        Path script = Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n");
+        Path plan = tmp.resolve("plan.json");
+        Files.writeString(plan, """
+                {"implementations": {"fake": "%s"},
+                 "passes": [{"name": "p", "implementations": ["fake"], "model_sizes": ["12m"], "seq_lens": [64],
+                             "directions": ["bwd"], "checkpoint_intervals": [2]}]}
+                """.formatted(script));
+        Path results = tmp.resolve("results");
+        Fakes.Result r = Fakes.sweep(plan.toString(), "--results", results.toString(), "--device-memory", "0");
+        assertEquals(0, r.status(), r.err());
+        List<String> tomb = Files.readAllLines(results.resolve(STEM + "_bwd_ckpt2.json.failed"));
+        assertEquals("[sweep] exited 0, but the result line lacks checkpoint_interval (SPEC §6 keys)", tomb.getLast());
+    }
 }
