@@ -38,7 +38,8 @@ public final class VerifyCommand {
               that gradients at checkpoint intervals 1, 2, 4, 8, 16 agree (one sequence of 16 mini-batches)
               and that a second run gives the same bits. A bfloat16 or float16 check first runs the same checks
               with the backend's kernels instantiated for float32 on the same (rounded) inputs, at float32
-              tolerance; its own rows are held to 3 × the CPU reference's 16-bit-versus-float32 spread.
+              tolerance; its own rows are held to 3 × the CPU reference's 16-bit-versus-float32 spread
+              (15 × for the token-index and learning-rate-bias gradients, sums of cancelling terms).
               --no-backward skips the backward, --no-intervals the last two checks. Defaults: --model-size
               12m, --ttt-type both, --dtype all, --batch 2, --seq-len 64, --mini-batch 16, the preset's layer
               count. --backend cpu checks the CPU backend against itself (the harness, not a device).

@@ -32,7 +32,13 @@ public final class Tolerances {
         /** The inner scan: float32 state carried over all mini-batches. */
         SCAN,
         /** The whole model: every op above, layer after layer. */
-        MODEL
+        MODEL,
+        /**
+         * A model gradient that sums nearly cancelling terms over every token of every head (the
+         * token-index and learning-rate-bias gradients): its 16-bit error depends on the order of
+         * the sum, so one measured spread bounds it loosely ({@link #CANCELLING_SPREAD_FACTOR}).
+         */
+        CANCELLING
     }
 
     /**
@@ -51,6 +57,17 @@ public final class Tolerances {
      */
     public static final double SPREAD_FACTOR = 3;
 
+    /**
+     * The factor on the spread of a {@link Kind#CANCELLING} gradient. Its terms nearly cancel, so
+     * its 16-bit error is set by where along the sum the roundings fall: the CPU backend's spread is
+     * one such sample and a GPU's sum in another order another. On an H200, the bfloat16 token-index
+     * gradient of the TTT-MLP training step at 125m came out at 6.8 times the CPU backend's spread
+     * (7.7e-3 against 1.1e-3) while the same kernels instantiated for float32 passed at float32
+     * tolerance; with the 2× a spread varies between seeds, 15. A kernel error in these sums is caught
+     * by that float32 instantiation and by the op checks of the token and learning-rate backward.
+     */
+    public static final double CANCELLING_SPREAD_FACTOR = 15;
+
     /** {@code validate} in float32: any tensor, against the reference's float64. */
     public static final double GOLDEN_FLOAT32 = 1e-4;
 
@@ -68,7 +85,7 @@ public final class Tolerances {
             case REDUCE -> 1e-5;
             case MATMUL -> tf32 ? 5e-3 : 2e-5;
             case SCAN -> 1e-4;
-            case MODEL -> tf32 ? 2e-2 : 1e-3;
+            case MODEL, CANCELLING -> tf32 ? 2e-2 : 1e-3;
         };
     }
 
@@ -80,9 +97,17 @@ public final class Tolerances {
         return Double.isNaN(spread) ? Double.NaN : Math.max(floor, SPREAD_FACTOR * spread);
     }
 
-    /** {@link #fromSpread} with float32's tolerance for the same work as the floor; a copy stays exact. */
+    /**
+     * {@link #fromSpread} with float32's tolerance for the same work as the floor ({@link
+     * #CANCELLING_SPREAD_FACTOR} for a cancelling sum); a copy stays exact.
+     */
     public static double reduced(Kind kind, double spread) {
-        return kind == Kind.EXACT ? 0 : fromSpread(spread, float32(kind, false));
+        if (kind == Kind.EXACT) return 0;
+        if (kind == Kind.CANCELLING) {
+            return Double.isNaN(spread) ? Double.NaN
+                    : Math.max(float32(kind, false), CANCELLING_SPREAD_FACTOR * spread);
+        }
+        return fromSpread(spread, float32(kind, false));
     }
 
     /**

@@ -242,7 +242,9 @@ public final class Verifier {
             run(new Pass(Pass.Role.TWIN, twin, cpu, test, false, float32Refs, rows, log), seed, forced, body);
         }
         heading(log, dtype.flag() + " against the CPU reference in " + dtype.flag() + "; tolerance "
-                + (int) Tolerances.SPREAD_FACTOR + " × that reference's spread against float32, at least float32's");
+                + (int) Tolerances.SPREAD_FACTOR + " × that reference's spread against float32 ("
+                + (int) Tolerances.CANCELLING_SPREAD_FACTOR + " × for the token-index and learning-rate-bias gradients),"
+                + " at least float32's");
         try (CpuBackend cpu = new CpuBackend(dtype)) {
             run(new Pass(Pass.Role.REDUCED, test, cpu, test, false, float32Refs, rows, log), seed, forced, body);
         }

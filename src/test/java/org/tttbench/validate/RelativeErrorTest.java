@@ -52,6 +52,10 @@ class RelativeErrorTest {
         assertEquals(Tolerances.SPREAD_FACTOR * 0.01, Tolerances.reduced(Tolerances.Kind.MODEL, 0.01), 1e-15);
         assertEquals(Tolerances.float32(Tolerances.Kind.REDUCE, false), Tolerances.reduced(Tolerances.Kind.REDUCE, 0));
         assertEquals(0, Tolerances.reduced(Tolerances.Kind.EXACT, 0.5));
+        assertEquals(Tolerances.CANCELLING_SPREAD_FACTOR * 0.01, Tolerances.reduced(Tolerances.Kind.CANCELLING, 0.01),
+                1e-15);
+        assertEquals(Tolerances.float32(Tolerances.Kind.MODEL, false), Tolerances.reduced(Tolerances.Kind.CANCELLING, 0));
+        assertTrue(Double.isNaN(Tolerances.reduced(Tolerances.Kind.CANCELLING, Double.NaN)));
         assertTrue(Double.isNaN(Tolerances.reduced(Tolerances.Kind.SCAN, Double.NaN)));
         assertEquals(Tolerances.GOLDEN_FLOAT32, Tolerances.golden(org.tttbench.config.DType.FLOAT32, 0.3));
     }
