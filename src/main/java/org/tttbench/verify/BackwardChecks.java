@@ -264,28 +264,30 @@ final class BackwardChecks extends Comparison {
      * row per parameter (layers together: the layer furthest over its tolerance).
      */
     void checkModel(ModelConfig cfg, int batch, int seqLen, int interval) {
-        Weights w = fx.weights(cfg);
-        int[] ids = fx.tokens(batch * seqLen, cfg.vocab());
-        TttModel t = new TttModel(test, cfg, w.t(), ids, batch, seqLen, true, interval);
-        TttModel r = new TttModel(ref, cfg, w.r(), ids, batch, seqLen, true, interval);
-        seed(t);
-        seed(r);
-        for (Tensor g : t.gradients().byName().values()) test.fill(g, Float.NaN);
-        t.forward();
-        t.backward();
-        r.forward();
-        r.backward();
-        test.synchronize();
-        String label = "training step " + cfg.tttType().flag() + " c=" + interval + " grad ";
-        Map<String, List<Row>> byKind = new LinkedHashMap<>();
-        for (String name : t.gradients().byName().keySet()) {
-            Kind kind = name.endsWith("learnable_token_idx") || name.endsWith("learnable_ttt_lr_bias")
-                    ? Kind.CANCELLING : Kind.MODEL;
-            Row row = judge(label + name, kind, test.download(t.gradients().get(name)),
-                    ref.download(r.gradients().get(name)));
-            byKind.computeIfAbsent(layersTogether(name), x -> new ArrayList<>()).add(row);
-        }
-        byKind.forEach((kind, rows) -> add(Row.worst(label + kind, rows)));
+        test.runReleasing(() -> {
+            Weights w = fx.weights(cfg);
+            int[] ids = fx.tokens(batch * seqLen, cfg.vocab());
+            TttModel t = new TttModel(test, cfg, w.t(), ids, batch, seqLen, true, interval);
+            TttModel r = new TttModel(ref, cfg, w.r(), ids, batch, seqLen, true, interval);
+            seed(t);
+            seed(r);
+            for (Tensor g : t.gradients().byName().values()) test.fill(g, Float.NaN);
+            t.forward();
+            t.backward();
+            r.forward();
+            r.backward();
+            test.synchronize();
+            String label = "training step " + cfg.tttType().flag() + " c=" + interval + " grad ";
+            Map<String, List<Row>> byKind = new LinkedHashMap<>();
+            for (String name : t.gradients().byName().keySet()) {
+                Kind kind = name.endsWith("learnable_token_idx") || name.endsWith("learnable_ttt_lr_bias")
+                        ? Kind.CANCELLING : Kind.MODEL;
+                Row row = judge(label + name, kind, test.download(t.gradients().get(name)),
+                        ref.download(r.gradients().get(name)));
+                byKind.computeIfAbsent(layersTogether(name), x -> new ArrayList<>()).add(row);
+            }
+            byKind.forEach((kind, rows) -> add(Row.worst(label + kind, rows)));
+        });
     }
 
     private static String layersTogether(String name) {
@@ -297,24 +299,28 @@ final class BackwardChecks extends Comparison {
     /** Every gradient of an InnerProblem backward on {@code be}, downloaded, by name. */
     private Map<String, float[]> innerProblemGradients(Backend be, ModelConfig cfg, int batch, int seqLen, long seed,
             int interval) {
-        InnerProblem p = problem(be, cfg, batch, seqLen, seed, interval);
-        p.backward();
-        be.synchronize();
         Map<String, float[]> out = new LinkedHashMap<>();
-        named(p.gradients()).forEach((name, g) -> out.put(name, be.download(g)));
+        be.runReleasing(() -> {
+            InnerProblem p = problem(be, cfg, batch, seqLen, seed, interval);
+            p.backward();
+            be.synchronize();
+            named(p.gradients()).forEach((name, g) -> out.put(name, be.download(g)));
+        });
         return out;
     }
 
     /** Every parameter gradient of a training step on {@code be}, by name. */
     private Map<String, float[]> modelGradients(Backend be, ModelConfig cfg, Parameters weights, int[] ids, int batch,
             int seqLen, int interval) {
-        TttModel m = new TttModel(be, cfg, weights, ids, batch, seqLen, true, interval);
-        seed(m);
-        m.forward();
-        m.backward();
-        be.synchronize();
         Map<String, float[]> out = new LinkedHashMap<>();
-        m.gradients().byName().forEach((name, g) -> out.put(name, be.download(g)));
+        be.runReleasing(() -> {
+            TttModel m = new TttModel(be, cfg, weights, ids, batch, seqLen, true, interval);
+            seed(m);
+            m.forward();
+            m.backward();
+            be.synchronize();
+            m.gradients().byName().forEach((name, g) -> out.put(name, be.download(g)));
+        });
         return out;
     }
 
@@ -388,6 +394,11 @@ final class BackwardChecks extends Comparison {
         // segments and recomputation, with finite gradients to compare.
         int modelLen = storage == DType.FLOAT16 ? Math.min(seqLen, 4 * cfg.miniBatch()) : seqLen;
         String tokens = modelLen == seqLen ? "" : " (" + modelLen + " tokens)";
+        test.runReleasing(() -> intervalsOfTheTrainingStep(cfg, batch, modelLen, tokens, type));
+    }
+
+    /** The training step's part of {@link #checkIntervalsAndDeterminism}. */
+    private void intervalsOfTheTrainingStep(ModelConfig cfg, int batch, int modelLen, String tokens, String type) {
         Weights w = fx.weights(cfg);
         int[] ids = fx.tokens(batch * modelLen, cfg.vocab());
         Map<String, float[]> modelBase = modelGradients(test, cfg, w.t(), ids, batch, modelLen, 1);

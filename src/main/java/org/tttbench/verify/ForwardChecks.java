@@ -327,14 +327,16 @@ final class ForwardChecks extends Comparison {
      * {@code interval} is the checkpoint interval the scans are told (a benchmark's own).
      */
     void checkModel(ModelConfig cfg, int batch, int seqLen, int interval) {
-        Weights w = fx.weights(cfg);
-        int[] ids = fx.tokens(batch * seqLen, cfg.vocab());
-        TttModel t = new TttModel(test, cfg, w.t(), ids, batch, seqLen, false, interval);
-        TttModel r = new TttModel(ref, cfg, w.r(), ids, batch, seqLen, false, interval);
-        test.fill(t.logits(), Float.NaN);
-        t.forward();
-        r.forward();
-        compare("model forward " + cfg.tttType().flag() + " logits (" + cfg.layers() + " layers)", Kind.MODEL,
-                t.logits(), r.logits());
+        test.runReleasing(() -> {
+            Weights w = fx.weights(cfg);
+            int[] ids = fx.tokens(batch * seqLen, cfg.vocab());
+            TttModel t = new TttModel(test, cfg, w.t(), ids, batch, seqLen, false, interval);
+            TttModel r = new TttModel(ref, cfg, w.r(), ids, batch, seqLen, false, interval);
+            test.fill(t.logits(), Float.NaN);
+            t.forward();
+            r.forward();
+            compare("model forward " + cfg.tttType().flag() + " logits (" + cfg.layers() + " layers)", Kind.MODEL,
+                    t.logits(), r.logits());
+        });
     }
 }
