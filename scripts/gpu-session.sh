@@ -106,8 +106,6 @@ for s in "$@"; do
                 --devices 0 --timeout 240
             "${jvm[@]}" -jar "$home/lib/benchmarks.jar" sweep "$a" --results "$out/refs-results" --csv \
                 >"$out/refs.csv" 2>>"$logs/refs.log"
-            "${jvm[@]}" -jar "$home/lib/benchmarks.jar" report "$out/refs-results" --baseline jax \
-                >>"$logs/refs.log" 2>&1
             tar -czf "$out/refs-results.tgz" -C "$out" refs-results && rm -rf "$out/refs-results"
             cat "$out/refs.csv" ;;
         *)

@@ -33,6 +33,7 @@ import org.jfree.chart.title.TextTitle;
 import org.jfree.data.category.DefaultCategoryDataset;
 import org.jfree.data.xy.XYSeries;
 import org.jfree.data.xy.XYSeriesCollection;
+import org.tttbench.config.Preset;
 import org.tttbench.sweep.Config;
 import org.tttbench.sweep.ResultFile;
 
@@ -115,6 +116,14 @@ final class Charts {
                     f -> f.config().checkpointInterval() == 1,
                     c -> c.modelSize() + ", batch " + c.batch() + ", seq-len " + c.seqLen() + ", " + c.dtype().flag(),
                     Config::miniBatch, "mini-batch size", f -> f.number("throughput"), "tokens/s"));
+            if (w.innerOnly) {
+                // One TTT layer: its heads run side by side, so time per head shows what a head dim costs.
+                charts.add(line(ok, w, "time per head by head dim", "by-head-dim",
+                        f -> f.config().checkpointInterval() == 1 && headDim(f.config()) != null,
+                        c -> "batch " + c.batch() + ", seq-len " + c.seqLen() + ", mini-batch " + c.miniBatch() + ", "
+                                + c.dtype().flag(), Charts::headDim, "head dim",
+                        f -> f.number("time_ms") / Preset.byName(f.config().modelSize()).heads(), "ms per head"));
+            }
             if (!w.backward) continue;
             charts.add(line(ok, w, "time by checkpoint interval", "ckpt-time", f -> true,
                     Charts::checkpointContext, Config::checkpointInterval, "checkpoint interval",
@@ -124,6 +133,16 @@ final class Charts {
                     "checkpoint interval", f -> f.peakMemoryBytes() / (1 << 20), "MiB"));
         }
         return charts;
+    }
+
+    /** The head dim of a preset's model, or null for a model size this suite does not know. */
+    private static Integer headDim(Config c) {
+        try {
+            Preset p = Preset.byName(c.modelSize());
+            return p.hidden() / p.heads();
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
     }
 
     private static String ckpt(Config c) {

@@ -65,6 +65,8 @@ public final class ReportCommand {
         if (!Files.isDirectory(results)) return usage(err, results + " is not a directory");
         if (outDir == null) outDir = results.resolve("report");
         if (Files.exists(outDir) && !Files.isDirectory(outDir)) return usage(err, "--out " + outDir + " is not a directory");
+        String missing = missingChartSupport("java.desktop", "org.jfree.chart.ChartFactory");
+        if (missing != null) return usage(err, missing);
         try {
             ResultsDir.Listing listing = new ResultsDir(results).list();
             if (baseline != null) {
@@ -85,6 +87,25 @@ public final class ReportCommand {
             err.println("report: " + e.getCause());
             return 1;
         }
+    }
+
+    /**
+     * Why this runtime cannot draw the charts, or null: the bundle's runtime and jar carry only
+     * what benchmarks need, without {@code module} (AWT) and the chart library ({@code chartClass}).
+     */
+    static String missingChartSupport(String module, String chartClass) {
+        String what = null;
+        if (ModuleLayer.boot().findModule(module).isEmpty()) {
+            what = "this Java runtime has no " + module;
+        } else {
+            try {
+                Class.forName(chartClass, false, ReportCommand.class.getClassLoader());
+            } catch (ClassNotFoundException e) {
+                what = "this jar has no chart library (" + chartClass + ")";
+            }
+        }
+        return what == null ? null : what + ", which the charts need (the bundle runs benchmarks only); run report"
+                + " from the full build on a JDK 25: java -jar target/benchmarks.jar report DIR";
     }
 
     private static int usage(PrintStream err, String message) {

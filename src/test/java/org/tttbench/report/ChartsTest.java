@@ -158,4 +158,17 @@ class ChartsTest {
                 new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Result(status, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
+
+    @Test
+    void innerLoopTimesPerHeadAreChartedAgainstTheHeadDim(@TempDir Path dir) throws Exception {
+        for (String size : List.of("125m-h32", "125m", "760m")) {
+            for (boolean inner : List.of(false, true)) {
+                ReportTest.result(dir, config("impl", size, false, inner, 1), 10, null);
+            }
+        }
+        Map<String, Charts.Chart> charts = drawn(read(dir));
+        assertTrue(charts.containsKey("fwd-inner-by-head-dim.png"), charts.keySet().toString());
+        assertEquals(List.of("impl linear"), charts.get("fwd-inner-by-head-dim.png").series());
+        assertFalse(charts.containsKey("fwd-full-by-head-dim.png"), "a full model's time is not a head's");
+    }
 }

@@ -3,6 +3,7 @@ package org.tttbench.report;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.awt.image.BufferedImage;
@@ -118,5 +119,16 @@ class ReportTest {
         assertTrue(html.contains("No successful results."));
         assertTrue(html.contains("No results for these plots"));
         assertFalse(html.contains("<img"));
+    }
+
+    /** The bundle's runtime has no java.desktop and its jar no chart library: one line that says where report runs. */
+    @Test
+    void aRuntimeWithoutChartSupportIsNamedNotAStackTrace() {
+        assertNull(ReportCommand.missingChartSupport("java.desktop", "org.jfree.chart.ChartFactory"));
+        String noModule = ReportCommand.missingChartSupport("java.nonexistent", "org.jfree.chart.ChartFactory");
+        assertTrue(noModule.startsWith("this Java runtime has no java.nonexistent, which the charts need"), noModule);
+        String noLibrary = ReportCommand.missingChartSupport("java.desktop", "org.jfree.chart.NoSuchFactory");
+        assertTrue(noLibrary.startsWith("this jar has no chart library (org.jfree.chart.NoSuchFactory)"), noLibrary);
+        assertTrue(noLibrary.endsWith("java -jar target/benchmarks.jar report DIR"), noLibrary);
     }
 }
