@@ -119,35 +119,32 @@ class ResultValidationTest {
     private static final String DRIVER_LINE = GOOD.replace("\"checkpoint_interval\":1,", "")
             .replace("\"backward\":false", "\"backward\":true");
 
-    @Test
-    @Timeout(30)
-    void aLineWithoutCheckpointIntervalIsAResultWhereTheFlagWasNotPassed() throws Exception {
-        Path script = Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n");
+    /** Sweeps STEM's backward with {@code script}, the pass given {@code more} keys; returns the results directory. */
+    private Path sweepBackward(Path script, String more) throws Exception {
         Path plan = tmp.resolve("plan.json");
         Files.writeString(plan, """
                 {"implementations": {"fake": "%s"},
                  "passes": [{"name": "p", "implementations": ["fake"], "model_sizes": ["12m"], "seq_lens": [64],
-                             "directions": ["bwd"]}]}
-                """.formatted(script));
+                             "directions": ["bwd"]%s}]}
+                """.formatted(script, more));
         Path results = tmp.resolve("results");
         Fakes.Result r = Fakes.sweep(plan.toString(), "--results", results.toString(), "--device-memory", "0");
         assertEquals(0, r.status(), r.err());
-        assertTrue(Files.exists(results.resolve(STEM + "_bwd.json")), r.err());
+        return results;
+    }
+
+    @Test
+    @Timeout(30)
+    void aLineWithoutCheckpointIntervalIsAResultWhereTheFlagWasNotPassed() throws Exception {
+        Path results = sweepBackward(Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n"), "");
+        assertTrue(Files.exists(results.resolve(STEM + "_bwd.json")));
     }
 
     @Test
     @Timeout(30)
     void aLineWithoutCheckpointIntervalIsATombstoneWhereTheIntervalWasAskedFor() throws Exception {
-        Path script = Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n");
-        Path plan = tmp.resolve("plan.json");
-        Files.writeString(plan, """
-                {"implementations": {"fake": "%s"},
-                 "passes": [{"name": "p", "implementations": ["fake"], "model_sizes": ["12m"], "seq_lens": [64],
-                             "directions": ["bwd"], "checkpoint_intervals": [2]}]}
-                """.formatted(script));
-        Path results = tmp.resolve("results");
-        Fakes.Result r = Fakes.sweep(plan.toString(), "--results", results.toString(), "--device-memory", "0");
-        assertEquals(0, r.status(), r.err());
+        Path results = sweepBackward(Fakes.printingScript(tmp, "print", DRIVER_LINE + "\n"),
+                ", \"checkpoint_intervals\": [2]");
         List<String> tomb = Files.readAllLines(results.resolve(STEM + "_bwd_ckpt2.json.failed"));
         assertEquals("[sweep] exited 0, but the result line lacks checkpoint_interval (SPEC §6 keys)", tomb.getLast());
     }
