@@ -97,7 +97,7 @@ class PlanImplementationsTest {
                 "A", "pass"), jax.env(), "the pass's env wins over the implementation's");
         assertFalse(jax.command().contains("--tf32"));
         Implementations.Invocation tf32 = impls.invocation(runs.get("tttbench-tf32_12m_linear_len2048_mb16_b1_float32"));
-        assertEquals(Implementations.MAIN_CLASS, tf32.command().get(4), "builtin: this suite, under its own name");
+        assertEquals(Implementations.MAIN_CLASS, tf32.command().get(5), "builtin: this suite, under its own name");
         int at = tf32.command().indexOf("--tf32");
         assertTrue(at > tf32.command().indexOf("--dtype") && at < tf32.command().indexOf("--json"), tf32.command().toString());
     }

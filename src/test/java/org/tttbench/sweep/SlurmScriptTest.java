@@ -50,7 +50,8 @@ class SlurmScriptTest {
         String runOut = new String(run.getInputStream().readAllBytes());
         assertTrue(run.waitFor(10, TimeUnit.SECONDS));
         assertEquals(0, run.exitValue(), runOut);
-        assertEquals(List.of("--enable-native-access=ALL-UNNAMED", "-cp", Implementations.absoluteClassPath(),
+        assertEquals(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-cp",
+                        Implementations.absoluteClassPath(),
                         "org.tttbench.cli.Main", "sweep", plan.toString(), "--results", results.toString(), "--shard", "2/3",
                         "--timeout", "120"),
                 Files.readAllLines(argsFile));

@@ -244,13 +244,13 @@ class SweepRunTest {
         Implementations impls = new Implementations(plan.implementations());
         List<String> cmd = impls.invocation(runs.get(0)).command();
         assertEquals(Path.of(System.getProperty("java.home"), "bin", "java").toString(), cmd.get(0));
-        assertEquals("--enable-native-access=ALL-UNNAMED", cmd.get(1));
-        assertEquals("-cp", cmd.get(2));
-        for (String entry : cmd.get(3).split(java.io.File.pathSeparator)) assertTrue(Path.of(entry).isAbsolute(), entry);
-        assertEquals("org.tttbench.cli.Main", cmd.get(4));
+        assertEquals(List.of("--enable-native-access=ALL-UNNAMED", "--sun-misc-unsafe-memory-access=allow", "-cp"),
+                cmd.subList(1, 4));
+        for (String entry : cmd.get(4).split(java.io.File.pathSeparator)) assertTrue(Path.of(entry).isAbsolute(), entry);
+        assertEquals("org.tttbench.cli.Main", cmd.get(5));
         assertEquals(List.of("--model-size", "12m", "--ttt-type", "linear", "--batch", "1", "--seq-len", "64",
                 "--mini-batch", "16", "--dtype", "float32", "--inner-only", "--warmup", "0", "--repeats", "1", "--json",
-                "--comment", "sweep:tttbench_12m_linear_len64_mb16_b1_float32_inner"), cmd.subList(5, cmd.size()));
+                "--comment", "sweep:tttbench_12m_linear_len64_mb16_b1_float32_inner"), cmd.subList(6, cmd.size()));
         // A command from the plan gets the flags as whole words, never re-split by the shell.
         List<String> custom = impls.invocation(runs.get(1)).command();
         assertEquals(List.of("/bin/sh", "-c", "java -jar my.jar --backend cpu \"$@\"", "sh", "--model-size"),
