@@ -454,40 +454,31 @@ def main():
             print('MISMATCH %s %s: index %s, %s %s at %s' % (what, name, got, what, want,
                                                               ' '.join('%s=%d' % (v, e[v]) for v in used)))
 
+    def against_both(name, e, cv, got, got_c):
+        """got against the Java formula, and got_c (its shared memory or size) against the kernel's layout."""
+        java = java_side(name, e)
+        if java is None:
+            no_java.add(name)
+        else:
+            checked['java'] += 1
+            if got != java:
+                report('java', name, e, got, java)
+        c = c_side(name, cv)
+        if c is None:
+            no_c.add(name)
+        else:
+            checked['c'] += 1
+            if got_c != c:
+                report('kernel', name, e, got_c, c)
+
     for e in environments():
         cv = cvals[(e['F'], e['K'])]
         for name, (module, exprs) in sorted(launches.items()):
             got = tuple(x.eval(e) for x in exprs)
-            java = java_side(name, e)
-            if java is None:
-                no_java.add(name)
-            else:
-                checked['java'] += 1
-                if got != java:
-                    report('java', name, e, got, java)
-            c = c_side(name, cv)
-            if c is None:
-                no_c.add(name)
-            else:
-                checked['c'] += 1
-                if got[4] != c:
-                    report('kernel', name, e, got[4], c)
+            against_both(name, e, cv, got, got[4])
         for name, (module, expr) in sorted(sizes.items()):
             got = expr.eval(e)
-            java = java_side(name, e)
-            if java is None:
-                no_java.add(name)
-            else:
-                checked['java'] += 1
-                if got != java:
-                    report('java', name, e, got, java)
-            c = c_side(name, cv)
-            if c is None:
-                no_c.add(name)
-            else:
-                checked['c'] += 1
-                if got != c:
-                    report('kernel', name, e, got, c)
+            against_both(name, e, cv, got, got)
     print('launch_check: %d launch descriptors and %d sizes, %d shapes (F %s, K %s), %d comparisons with the '
           'Java formulas and %d with the kernels\' layout functions (%s)' % (
               len(launches), len(sizes), len(list(environments())), SHAPES_F, SHAPES_K, checked['java'], checked['c'],

@@ -94,7 +94,11 @@ public final class Tolerances {
      * NaN (which fails) when the spread could not be measured.
      */
     public static double fromSpread(double spread, double floor) {
-        return Double.isNaN(spread) ? Double.NaN : Math.max(floor, SPREAD_FACTOR * spread);
+        return fromSpread(spread, floor, SPREAD_FACTOR);
+    }
+
+    private static double fromSpread(double spread, double floor, double factor) {
+        return Double.isNaN(spread) ? Double.NaN : Math.max(floor, factor * spread);
     }
 
     /**
@@ -103,11 +107,8 @@ public final class Tolerances {
      */
     public static double reduced(Kind kind, double spread) {
         if (kind == Kind.EXACT) return 0;
-        if (kind == Kind.CANCELLING) {
-            return Double.isNaN(spread) ? Double.NaN
-                    : Math.max(float32(kind, false), CANCELLING_SPREAD_FACTOR * spread);
-        }
-        return fromSpread(spread, float32(kind, false));
+        return fromSpread(spread, float32(kind, false),
+                kind == Kind.CANCELLING ? CANCELLING_SPREAD_FACTOR : SPREAD_FACTOR);
     }
 
     /**
