@@ -1808,11 +1808,16 @@ namespace ttt_bwd {
 #define TTT_MLP_BACKWARD_RECORD_FLOATS(F, K) (9 * (K) * 4 * (F) + 7 * (K) * (F) + (K) * (K) + (K) + 2 * (F))
 #define TTT_MLP_BACKWARD_LOCAL_FLOATS(F, K) \
     (13 * (K) * ((F) + 4) + 9 * (K) * (4 * (F) + 4) + 11 * (K) * ((K) + 4) + 3 * (K) + 2 * (F))
+// The local kernel with its nine [K][F1] arrays in the record instead (the shapes whose all-shared
+// layout does not fit one block: K = 32 at F = 64, F = 96 from K = 16): the rest of the layout.
+#define TTT_MLP_BACKWARD_LOCAL_INRECORD_FLOATS(F, K) (13 * (K) * ((F) + 4) + 11 * (K) * ((K) + 4) + 3 * (K) + 2 * (F))
 #define TTT_MLP_BACKWARD_CHAIN_FLOATS(F, K) (13 * (K) * ((F) + 4) + 8 * (K) * (4 * (F) + 4) + 3 * (K) + 2 * (F))
 #define TTT_MLP_BACKWARD_FINISH_FLOATS(F, K) ((K) * (4 * (F) + 4) + 2 * (K) + 2 * (F))
 #define TTT_MLP_BACKWARD_FINISH_PARTIAL_FLOATS(F, K) (2 * (F) + (K))
 __device__ __forceinline__ int mpar_record_floats(int F, int K) { return TTT_MLP_BACKWARD_RECORD_FLOATS(F, K); }
-__device__ __forceinline__ int mpar_local_floats(int F, int K) { return TTT_MLP_BACKWARD_LOCAL_FLOATS(F, K); }
+__device__ __forceinline__ int mpar_local_floats(int F, int K, bool in_record) {
+    return in_record ? TTT_MLP_BACKWARD_LOCAL_INRECORD_FLOATS(F, K) : TTT_MLP_BACKWARD_LOCAL_FLOATS(F, K);
+}
 __device__ __forceinline__ int mpar_chain_floats(int F, int K) { return TTT_MLP_BACKWARD_CHAIN_FLOATS(F, K); }
 __device__ __forceinline__ int mpar_finish_floats(int F, int K) { return TTT_MLP_BACKWARD_FINISH_FLOATS(F, K); }
 
@@ -1827,7 +1832,9 @@ __device__ __forceinline__ float* pick4(int s, float* a, float* b, float* c, flo
     return s == 0 ? a : s == 1 ? b : s == 2 ? c : d;
 }
 
-template <typename T>
+// IN_RECORD: the [K][F1] arrays live in the record (packed rows, through the caches) rather than in
+// shared memory; ZB1, which the record does not keep, in the slot of dZ1, which only the chain writes.
+template <typename T, bool IN_RECORD>
 __device__ void mlp_bwd_local(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                               const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ norm_w,
                               const T* __restrict__ norm_b, const T* __restrict__ dout,
@@ -1847,7 +1854,8 @@ __device__ void mlp_bwd_local(const T* __restrict__ xq, const T* __restrict__ xk
     const int S = 2 * F * F1 + F1 + F;  // TTT_MLP_PACKED_STATE_FLOATS(F)
     const long in = ((long)bh * seq_len + (long)n * K) * F;
     float* rec = records + ((long)n * pairs + bh) * mpar_record_floats(F, K);
-    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || 4 * mpar_local_floats(F, K) > smem_bytes || nt % warpSize != 0) {
+    if (K % 4 != 0 || F % 4 != 0 || seq_len % K != 0 || 4 * mpar_local_floats(F, K, IN_RECORD) > smem_bytes
+        || nt % warpSize != 0) {
         const float nan = __int_as_float(0x7fc00000);
         for (int e = tid; e < K * F; e += nt) ttt_store(dxq + in + e, nan);
         for (int e = tid; e < mpar_record_floats(F, K); e += nt) rec[e] = nan;
@@ -1860,7 +1868,7 @@ __device__ void mlp_bwd_local(const T* __restrict__ xq, const T* __restrict__ xk
     const float* W2 = B1 + F1;
     const float* B2 = W2 + F1 * F;
     const int ld = F + 4;
-    const int ld1 = F1 + 4;
+    const int ld1 = IN_RECORD ? F1 : F1 + 4;
     const int ldm = K + 4;
     float* Qs = smem;                  // [K][ld]
     float* Ks = Qs + K * ld;
@@ -1875,16 +1883,17 @@ __device__ void mlp_bwd_local(const T* __restrict__ xq, const T* __restrict__ xk
     float* P1s = P0 + K * ld;
     float* P2s = P1s + K * ld;
     float* P3s = P2s + K * ld;
-    float* Z1 = P3s + K * ld;          // [K][ld1]
-    float* X2 = Z1 + K * ld1;
-    float* P1 = X2 + K * ld1;          // G2 W2^T
-    float* G1 = P1 + K * ld1;
-    float* ZB1 = G1 + K * ld1;
-    float* XB = ZB1 + K * ld1;
-    float* DXB = XB + K * ld1;         // dXB, then dZB1
-    float* DX2 = DXB + K * ld1;
-    float* DG1 = DX2 + K * ld1;
-    float* A1 = DG1 + K * ld1;         // [K][ldm]
+    float* wide_s = P3s + K * ld;      // the [K][ld1] arrays, unless IN_RECORD
+    float* Z1 = IN_RECORD ? wide(rec, wZ1, F, K) : wide_s;
+    float* X2 = IN_RECORD ? wide(rec, wX2, F, K) : wide_s + K * ld1;
+    float* P1 = IN_RECORD ? wide(rec, wP1, F, K) : wide_s + 2 * K * ld1;     // G2 W2^T
+    float* G1 = IN_RECORD ? wide(rec, wG1, F, K) : wide_s + 3 * K * ld1;
+    float* ZB1 = IN_RECORD ? wide(rec, wDZ1, F, K) : wide_s + 4 * K * ld1;
+    float* XB = IN_RECORD ? wide(rec, wXB, F, K) : wide_s + 5 * K * ld1;
+    float* DXB = IN_RECORD ? wide(rec, wDZB1, F, K) : wide_s + 6 * K * ld1;  // dXB, then dZB1
+    float* DX2 = IN_RECORD ? wide(rec, wDX2, F, K) : wide_s + 7 * K * ld1;
+    float* DG1 = IN_RECORD ? wide(rec, wDG1, F, K) : wide_s + 8 * K * ld1;
+    float* A1 = IN_RECORD ? wide_s : wide_s + 9 * K * ld1;  // [K][ldm]
     float* M1 = A1 + K * ldm;
     float* A2 = M1 + K * ldm;
     float* M2 = A2 + K * ldm;
@@ -2225,14 +2234,16 @@ __device__ void mlp_bwd_local(const T* __restrict__ xq, const T* __restrict__ xk
             }
         }
     }
-    pack_rows(wide(rec, wX2, F, K), X2, K, F1, ld1);
-    pack_rows(wide(rec, wG1, F, K), G1, K, F1, ld1);
-    pack_rows(wide(rec, wZ1, F, K), Z1, K, F1, ld1);
-    pack_rows(wide(rec, wP1, F, K), P1, K, F1, ld1);
-    pack_rows(wide(rec, wXB, F, K), XB, K, F1, ld1);
-    pack_rows(wide(rec, wDZB1, F, K), DZB1, K, F1, ld1);
-    pack_rows(wide(rec, wDG1, F, K), DG1, K, F1, ld1);
-    pack_rows(wide(rec, wDX2, F, K), DX2, K, F1, ld1);
+    if (!IN_RECORD) {
+        pack_rows(wide(rec, wX2, F, K), X2, K, F1, ld1);
+        pack_rows(wide(rec, wG1, F, K), G1, K, F1, ld1);
+        pack_rows(wide(rec, wZ1, F, K), Z1, K, F1, ld1);
+        pack_rows(wide(rec, wP1, F, K), P1, K, F1, ld1);
+        pack_rows(wide(rec, wXB, F, K), XB, K, F1, ld1);
+        pack_rows(wide(rec, wDZB1, F, K), DZB1, K, F1, ld1);
+        pack_rows(wide(rec, wDG1, F, K), DG1, K, F1, ld1);
+        pack_rows(wide(rec, wDX2, F, K), DX2, K, F1, ld1);
+    }
     pack_rows(narrow(rec, nG2, F, K), G2, K, F, ld);
     pack_rows(narrow(rec, nZH2, F, K), ZH2, K, F, ld);
     pack_rows(narrow(rec, nDG2, F, K), DG2, K, F, ld);
@@ -2997,14 +3008,21 @@ __device__ void mlp_bwd_chain_cluster(const T* __restrict__ xq, const T* __restr
 
 }  // namespace ttt_bwd
 
-// Entry points ttt_mlp_backward_{local,chain,finish}_{f32,bf16,f16}.
+// Entry points ttt_mlp_backward_{local,local_inrecord,chain,finish}_{f32,bf16,f16}.
 #define TTT_MLP_BWD_PARALLEL(T, S)                                                                                \
     extern "C" __global__ void __launch_bounds__(256) ttt_mlp_backward_local_##S(                                  \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* norm_w, const T* norm_b,       \
         const T* dout, const float* checkpoints, T* dxq, float* records, int smem_bytes, int heads, int seq_len,  \
         int F, int K, float eps) {                                                                                \
-        ttt_bwd::mlp_bwd_local<T>(xq, xk, xv, lr, tok, norm_w, norm_b, dout, checkpoints, dxq, records,           \
-                                  smem_bytes, heads, seq_len, F, K, eps);                                         \
+        ttt_bwd::mlp_bwd_local<T, false>(xq, xk, xv, lr, tok, norm_w, norm_b, dout, checkpoints, dxq, records,    \
+                                         smem_bytes, heads, seq_len, F, K, eps);                                  \
+    }                                                                                                             \
+    extern "C" __global__ void __launch_bounds__(256) ttt_mlp_backward_local_inrecord_##S(                         \
+        const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* norm_w, const T* norm_b,       \
+        const T* dout, const float* checkpoints, T* dxq, float* records, int smem_bytes, int heads, int seq_len,  \
+        int F, int K, float eps) {                                                                                \
+        ttt_bwd::mlp_bwd_local<T, true>(xq, xk, xv, lr, tok, norm_w, norm_b, dout, checkpoints, dxq, records,     \
+                                        smem_bytes, heads, seq_len, F, K, eps);                                   \
     }                                                                                                             \
     extern "C" __global__ void __launch_bounds__(256) ttt_mlp_backward_chain_##S(                                  \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* norm_w, const T* norm_b,       \
@@ -3022,8 +3040,8 @@ __device__ void mlp_bwd_chain_cluster(const T* __restrict__ xq, const T* __restr
     }
 TTT_FOR_EACH_TYPE(TTT_MLP_BWD_PARALLEL)
 
-// Entry points ttt_mlp_backward_chain_cluster{2,4}_{f32,bf16,f16}: the chain on a cluster of 2 or
-// 4 blocks per (batch, head), for devices with clusters (the host launches B*H*C blocks);
+// Entry points ttt_mlp_backward_chain_cluster{2,4,8}_{f32,bf16,f16}: the chain on a cluster of 2, 4
+// or 8 blocks per (batch, head), for devices with clusters (the host launches B*H*C blocks);
 // elsewhere they only poison. Same arguments as ttt_mlp_backward_chain.
 #define TTT_MLP_BWD_CHAIN_CLUSTER(T, S, C)                                                                         \
     extern "C" __global__ void __launch_bounds__(256, 1) TTT_CLUSTER_DIMS(C) ttt_mlp_backward_chain_cluster##C##_##S(\
@@ -3035,7 +3053,8 @@ TTT_FOR_EACH_TYPE(TTT_MLP_BWD_PARALLEL)
     }
 #define TTT_MLP_BWD_CHAIN_CLUSTERS(T, S) \
     TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 2)   \
-    TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 4)
+    TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 4)   \
+    TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 8)
 TTT_FOR_EACH_TYPE(TTT_MLP_BWD_CHAIN_CLUSTERS)
 
 // local and finish: one block per (batch, head) in x and mini-batch in y; the chains one block
@@ -3045,9 +3064,11 @@ TTT_FOR_EACH_TYPE(TTT_MLP_BWD_CHAIN_CLUSTERS)
 // finish's (finish_partial_floats per (mini-batch, batch head), mini-batch-major) the host sums
 // after.
 TTT_LAUNCH(ttt_mlp_backward_local, 256, 1, PAIRS, MB, 4 * TTT_MLP_BACKWARD_LOCAL_FLOATS(F, K))
+TTT_LAUNCH(ttt_mlp_backward_local_inrecord, 256, 1, PAIRS, MB, 4 * TTT_MLP_BACKWARD_LOCAL_INRECORD_FLOATS(F, K))
 TTT_LAUNCH(ttt_mlp_backward_chain, 256, 1, PAIRS, 1, 4 * TTT_MLP_BACKWARD_CHAIN_FLOATS(F, K))
 TTT_LAUNCH(ttt_mlp_backward_chain_cluster2, 256, 2, PAIRS * 2, 1, 4 * TTT_MLP_BACKWARD_CHAIN_CLUSTER_FLOATS(F, K, 2))
 TTT_LAUNCH(ttt_mlp_backward_chain_cluster4, 256, 4, PAIRS * 4, 1, 4 * TTT_MLP_BACKWARD_CHAIN_CLUSTER_FLOATS(F, K, 4))
+TTT_LAUNCH(ttt_mlp_backward_chain_cluster8, 256, 8, PAIRS * 8, 1, 4 * TTT_MLP_BACKWARD_CHAIN_CLUSTER_FLOATS(F, K, 8))
 TTT_LAUNCH(ttt_mlp_backward_finish, 256, 1, PAIRS, MB, 4 * TTT_MLP_BACKWARD_FINISH_FLOATS(F, K))
 TTT_SIZE(ttt_mlp_backward_record_floats, TTT_MLP_BACKWARD_RECORD_FLOATS(F, K))
 TTT_SIZE(ttt_mlp_backward_chain_partial_floats, TTT_MLP_PACKED_STATE_FLOATS(F))

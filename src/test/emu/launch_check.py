@@ -165,7 +165,8 @@ C_FUNCTIONS = {
     'mlp_bwd_state': 'ttt_bwd::mlp_bwd_state_floats(F)',
     'mlp_bwd_scratch': 'ttt_bwd::mlp_bwd_scratch_floats(F, K)',
     'mlp_record': 'ttt_bwd::mpar_record_floats(F, K)',
-    'mlp_local': 'ttt_bwd::mpar_local_floats(F, K)',
+    'mlp_local': 'ttt_bwd::mpar_local_floats(F, K, false)',
+    'mlp_local_inrecord': 'ttt_bwd::mpar_local_floats(F, K, true)',
     'mlp_chain': 'ttt_bwd::mpar_chain_floats(F, K)',
     'mlp_finish': 'ttt_bwd::mpar_finish_floats(F, K)',
 }
@@ -173,7 +174,7 @@ for _c in (1, 2, 4, 8):
     C_FUNCTIONS['mlp_state%d' % _c] = 'ttt_scan::mlp_state_floats(F, %d)' % _c
     C_FUNCTIONS['mlp_scratch%d' % _c] = 'ttt_scan::mlp_scratch_floats(F, K, %d)' % _c
     C_FUNCTIONS['mlp_fused_scratch%d' % _c] = 'ttt_scan::mlp_fused_scratch_floats(F, K, %d)' % _c
-for _c in (2, 4):
+for _c in (2, 4, 8):
     C_FUNCTIONS['mlp_chain_cluster%d' % _c] = 'ttt_bwd::mpar_cluster_chain_floats(F, K, %d)' % _c
 # What the kernels compute in line from the size macros (the sources before the macros have none).
 C_MACROS = {
@@ -261,7 +262,8 @@ def c_side(name, cv):
             table['ttt_%s_backward_walk_partial_floats' % fam] = cv[pre + '_partial']
             table['ttt_%s_backward_finish_partial_floats' % fam] = cv[pre + '_finish_partial']
     table['ttt_linear_backward_chain_fixed'] = 4 * cv['lin_chain_fixed']
-    for c in (2, 4):
+    table['ttt_mlp_backward_local_inrecord'] = 4 * cv['mlp_local_inrecord']
+    for c in (2, 4, 8):
         table['ttt_mlp_backward_chain_cluster%d' % c] = 4 * cv['mlp_chain_cluster%d' % c]
     return table.get(name)
 

@@ -38,6 +38,11 @@ final class TttLinear extends TttScan {
     }
 
     @Override
+    List<String> localKernels() {
+        return List.of(B + "local");
+    }
+
+    @Override
     List<Row> forwardTable() {
         return forward;
     }

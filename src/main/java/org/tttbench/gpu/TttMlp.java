@@ -30,11 +30,14 @@ final class TttMlp extends TttScan {
                 new Row(F + "shared", s -> runs(F + "shared", s)),
                 new Row(F + "stateglobal", s -> runs(F + "stateglobal", s)),
                 new Row(F + "global", s -> runs(F + "global", s)));
-        // At interval 1 the parallel form, its chain on a cluster of 4 while the clusters fit on the
-        // device at once (H100, 125m inner backward 21.8 → 7.6 ms; of 2: 9.5), of 2, or one block;
+        // The parallel form (any interval), its chain on a cluster of 4 while the clusters fit on the
+        // device at once (H100, 125m inner backward 21.8 → 7.6 ms; of 2: 9.5), of 8 while those fit or
+        // where no smaller chain's shared memory does (K = 32 at F = 64, F = 96), of 2, or one block;
         // otherwise the one-launch walk.
         this.backward = List.of(
                 new Row(B + "chain_cluster4", s -> chainOnCluster(4, s), s -> 4L * s.pairs() <= kernels.multiprocessors()),
+                new Row(B + "chain_cluster8", s -> chainOnCluster(8, s), s -> 8L * s.pairs() <= kernels.multiprocessors()
+                        || !chainOnCluster(2, s) && !parallelRuns(B + "chain", s)),
                 new Row(B + "chain_cluster2", s -> chainOnCluster(2, s)),
                 new Row(B + "chain", s -> parallelRuns(B + "chain", s)),
                 new Row(B + "walk_shared", s -> runs(B + "walk_shared", s)),
@@ -51,6 +54,11 @@ final class TttMlp extends TttScan {
     private boolean chainOnCluster(int c, org.tttbench.backend.ScanShape s) {
         return kernels.clusters() && s.headDim() % 16 == 0 && s.headDim() % (4 * c) == 0
                 && parallelRuns(B + "chain_cluster" + c, s);
+    }
+
+    @Override
+    List<String> localKernels() {
+        return List.of(B + "local", B + "local_inrecord");
     }
 
     @Override

@@ -85,7 +85,18 @@ abstract class TttScan {
      * the backward first recomputes every state, see {@link #recomputeEveryState}).
      */
     boolean parallelRuns(String chain, ScanShape s) {
-        return runs(family + "_backward_local", s) && runs(chain, s) && runs(family + "_backward_finish", s);
+        return local(s) != null && runs(chain, s) && runs(family + "_backward_finish", s);
+    }
+
+    /** The parallel backward's local kernels, in order of preference (the first that runs a shape is used). */
+    abstract List<String> localKernels();
+
+    /** The first of {@link #localKernels} that runs {@code s} on this device, or null. */
+    private String local(ScanShape s) {
+        for (String k : localKernels()) {
+            if (runs(k, s)) return k;
+        }
+        return null;
     }
 
     /** Whether the clusters of a kernel all fit on the device at once, with room to spare. */
@@ -152,7 +163,9 @@ abstract class TttScan {
     }
 
     private String describe(String kernel, ScanShape s) {
-        return kernel + " (" + kernels.kernel(kernel, s.dtype(), s.headDim(), s.miniBatch()).build() + ")";
+        String d = kernel + " (" + kernels.kernel(kernel, s.dtype(), s.headDim(), s.miniBatch()).build() + ")";
+        String local = kernel.contains("_chain") ? local(s) : null;
+        return local != null && !local.equals(localKernels().getFirst()) ? d + " after " + local : d;
     }
 
     void force(KernelChoice choice) {
@@ -349,7 +362,7 @@ abstract class TttScan {
         int tail = Math.toIntExact(kernels.size(family + "_backward_finish_partial_floats", v));
         long finish = scratch.get("inner finish partials", 4L * n * s.pairs() * tail);
 
-        String local = family + "_backward_local";
+        String local = local(s);
         kernels.start(local, t, in.headDim(), in.miniBatch()).p(in.xq()).p(in.xk()).p(in.xv()).p(in.lr()).p(in.tok()).p(in.normWeight())
                 .p(in.normBias()).p(dOut).p(checkpoints).p(grads.xq()).p(records)
                 .i(Math.toIntExact(kernels.sharedBytes(local, v))).i(h).i(in.seqLen()).i(f).i(k).f(eps).launch(v);
