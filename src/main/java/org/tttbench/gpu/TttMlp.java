@@ -30,14 +30,14 @@ final class TttMlp extends TttScan {
                 new Row(F + "shared", s -> runs(F + "shared", s)),
                 new Row(F + "stateglobal", s -> runs(F + "stateglobal", s)),
                 new Row(F + "global", s -> runs(F + "global", s)));
-        // The parallel form (any interval), its chain on a cluster of 4 while the clusters fit on the
-        // device at once (H100, 125m inner backward 21.8 → 7.6 ms; of 2: 9.5), of 8 while those fit or
-        // where no smaller chain's shared memory does (K = 32 at F = 64, F = 96), of 2, or one block;
+        // The parallel form (any interval), its chain on the largest cluster whose clusters fit on the
+        // device at once (H200, 125m inner backward: of 8 6.02 ms, of 4 6.51, of 2 8.44, one block
+        // 20.7), of 8 also where no smaller chain's shared memory fits (K = 32 at F = 64, F = 96);
         // otherwise the one-launch walk.
         this.backward = List.of(
-                new Row(B + "chain_cluster4", s -> chainOnCluster(4, s), s -> 4L * s.pairs() <= kernels.multiprocessors()),
                 new Row(B + "chain_cluster8", s -> chainOnCluster(8, s), s -> 8L * s.pairs() <= kernels.multiprocessors()
-                        || !chainOnCluster(2, s) && !parallelRuns(B + "chain", s)),
+                        || !chainOnCluster(4, s) && !chainOnCluster(2, s) && !parallelRuns(B + "chain", s)),
+                new Row(B + "chain_cluster4", s -> chainOnCluster(4, s), s -> 4L * s.pairs() <= kernels.multiprocessors()),
                 new Row(B + "chain_cluster2", s -> chainOnCluster(2, s)),
                 new Row(B + "chain", s -> parallelRuns(B + "chain", s)),
                 new Row(B + "walk_shared", s -> runs(B + "walk_shared", s)),
