@@ -110,13 +110,9 @@ public final class KernelImages {
      * @throws GpuException when none fits
      */
     public static Image pick(String vendor, String arch, String name, List<Image> built) {
-        List<Image> mine = built.stream().filter(i -> i.vendor().equals(vendor) && i.name().equals(name)).toList();
-        Optional<Image> found = switch (vendor) {
-            case "amd" -> mine.stream().filter(i -> i.kind().equals("co") && i.arch().equals(arch)).findFirst();
-            case "nvidia" -> pickNvidia(arch, mine);
-            default -> throw new IllegalArgumentException("unknown vendor " + vendor);
-        };
+        Optional<Image> found = find(vendor, arch, name, built);
         if (found.isPresent()) return found.get();
+        List<Image> mine = built.stream().filter(i -> i.vendor().equals(vendor) && i.name().equals(name)).toList();
         if (mine.isEmpty()) {
             TreeSet<String> names = new TreeSet<>();
             for (Image i : built) names.add(i.name());
@@ -130,6 +126,16 @@ public final class KernelImages {
                 + String.join(", ", archs) + (vendor.equals("amd")
                         ? " (add the target to scripts/build-kernels.sh and rebuild)"
                         : " (a cubin runs on its own sm and newer minors of it, PTX on its version and newer)"));
+    }
+
+    /** The image of {@code name} that a device of {@code vendor} and {@code arch} runs, if one was built. */
+    public static Optional<Image> find(String vendor, String arch, String name, List<Image> built) {
+        List<Image> mine = built.stream().filter(i -> i.vendor().equals(vendor) && i.name().equals(name)).toList();
+        return switch (vendor) {
+            case "amd" -> mine.stream().filter(i -> i.kind().equals("co") && i.arch().equals(arch)).findFirst();
+            case "nvidia" -> pickNvidia(arch, mine);
+            default -> throw new IllegalArgumentException("unknown vendor " + vendor);
+        };
     }
 
     private static Optional<Image> pickNvidia(String arch, List<Image> mine) {

@@ -23,24 +23,30 @@ final class KernelRegistry {
 
     private final KernelCache cache;
     private final java.io.PrintStream notices;
-    /** The run-time compiler, looked for on the first shaped kernel; null until then. */
+    private final java.util.List<KernelImages.Image> images;
+    /** The run-time compiler, looked for on the first kernel that needs one; null until then. */
     private java.util.Optional<RuntimeCompiler> compiler;
 
     /**
      * One loaded entry point and its descriptor.
      *
      * @param build how its code was made: "F=64 K=32 compiled by nvrtc 13.0 (…)" for a module
-     *              compiled for its shape, or "ahead of time" for the jar's own objects
+     *              compiled for its shape, "compiled for gfx942 by hiprtc …" for a module compiled
+     *              at run time because the jar has no object for the device, or "ahead of time"
+     *              for the jar's own objects
      */
     record Kernel(String name, DType dtype, long function, KernelIndex.Launch spec, String build) {
     }
 
     KernelRegistry(GpuRuntime rt, Arena host) {
-        this(rt, host, KernelIndex.packaged(), KernelCache.standard(), System.err);
+        this(rt, host, KernelIndex.packaged(), KernelImages.index(), KernelCache.standard(), System.err);
     }
 
-    KernelRegistry(GpuRuntime rt, Arena host, KernelIndex index, KernelCache cache, java.io.PrintStream notices) {
+    /** @param images the objects the build holds (kernels/index.txt) */
+    KernelRegistry(GpuRuntime rt, Arena host, KernelIndex index, java.util.List<KernelImages.Image> images,
+            KernelCache cache, java.io.PrintStream notices) {
         this.rt = rt;
+        this.images = images;
         this.index = index;
         this.launch = new KernelLaunch(this, host);
         this.clusters = hasClusters(rt);
@@ -106,12 +112,75 @@ final class KernelRegistry {
         KernelIndex.Launch spec = index.launch(name);
         Long module = modules.get(spec.module());
         if (module == null) {
-            module = KernelImages.load(rt, spec.module());
-            modules.put(spec.module(), module);
+            java.util.Optional<KernelImages.Image> image = KernelImages.find(KernelImages.vendorOf(rt), rt.architecture(),
+                    spec.module(), images);
+            if (image.isPresent()) {
+                module = rt.loadModule(KernelImages.read(image.get()));
+                modules.put(spec.module(), module);
+            }
         }
-        k = new Kernel(name, t, rt.function(module, full), spec, "ahead of time");
+        if (module != null) {
+            k = new Kernel(name, t, rt.function(module, full), spec, "ahead of time");
+        } else {
+            RuntimeCompiler c = compilerForDevice(spec.module());
+            k = new Kernel(name, t, rt.function(compiledForDevice(c, spec.module(), t), full), spec,
+                    "compiled for " + rt.architecture() + " by " + c.name() + " " + c.version());
+        }
         kernels.put(full, k);
         return k;
+    }
+
+    /**
+     * The compiler for a module the jar has no object of for this device.
+     *
+     * @throws GpuException naming what was built, when there is no compiler or no source to give it
+     */
+    private RuntimeCompiler compilerForDevice(String module) {
+        String built;
+        try {
+            KernelImages.pick(KernelImages.vendorOf(rt), rt.architecture(), module, images);
+            built = "";
+        } catch (GpuException e) {
+            built = e.getMessage();
+        }
+        java.util.Optional<RuntimeCompiler> c = compiler();
+        if (c.isEmpty()) {
+            throw new GpuException(built + "; nor can it be compiled here: no run-time kernel compiler ("
+                    + RuntimeCompiler.whyMissing(rt.name()).orElse("?") + ")");
+        }
+        if (KernelSources.of(module).isEmpty()) {
+            throw new GpuException(built + "; nor can it be compiled here: this build carries no kernel sources (kernels/src/"
+                    + module + ".hip)");
+        }
+        return c.get();
+    }
+
+    /** Module {@code module} for stored type {@code t}, compiled for this device (once, into the on-disk cache). */
+    private long compiledForDevice(RuntimeCompiler c, String module, DType t) {
+        String key = module + "_" + suffix(t) + "@device";
+        Long m = modules.get(key);
+        if (m != null) return m;
+        KernelSources.Program p = KernelSources.of(module).orElseThrow();
+        java.util.List<String> options = java.util.List.of("-DTTT_ONLY_" + suffix(t).toUpperCase(java.util.Locale.ROOT));
+        notices.println("tttbench: no " + module + " object for " + rt.architecture() + " in this build: compiling it with "
+                + c.name() + " (" + t.flag() + ", once, into the kernel cache)");
+        byte[] code = cache.getOrCompile(KernelCache.Key.of(c, p.source(), p.headers(), options),
+                () -> c.compile(p.name(), p.source(), p.headers(), options));
+        m = rt.loadModule(code);
+        modules.put(key, m);
+        return m;
+    }
+
+    /** The device's run-time compiler, looked for once (a line on stderr where there is none). */
+    private java.util.Optional<RuntimeCompiler> compiler() {
+        if (compiler == null) {
+            compiler = rt.compiler();
+            if (compiler.isEmpty()) {
+                notices.println("tttbench: no run-time kernel compiler (" + RuntimeCompiler.whyMissing(rt.name()).orElse("?")
+                        + "): inner scans run the jar's kernels, generic where it has no instance for the shape");
+            }
+        }
+        return compiler;
     }
 
     /**
@@ -150,13 +219,7 @@ final class KernelRegistry {
 
     /** The module compiled for the shape, or null (remembered) where it cannot be. */
     private Long compileShaped(String module, DType t, int f, int k, String moduleKey) {
-        if (compiler == null) {
-            compiler = rt.compiler();
-            if (compiler.isEmpty()) {
-                notices.println("tttbench: no run-time kernel compiler (" + RuntimeCompiler.whyMissing(rt.name()).orElse("?")
-                        + "): inner scans run the jar's kernels, generic where it has no instance for the shape");
-            }
-        }
+        compiler();
         java.util.Optional<KernelSources.Program> program = KernelSources.of(module);
         if (compiler.isPresent() && program.isEmpty()) {
             notices.println("tttbench: this build carries no kernel sources (kernels/src/" + module + ".hip): " + module
