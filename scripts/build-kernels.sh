@@ -27,9 +27,12 @@ out="${2:-$here/../target/classes/kernels}"
 require="${3:-none}"
 case "$require" in none|all|amd|nvidia) ;; *) echo "build-kernels: REQUIRE must be none, all, amd or nvidia, not '$require'" >&2; exit 2 ;; esac
 
-# gfx90a (MI200) and gfx1030 (RDNA2) are always built; the others where this hipcc knows them.
-amd_required="gfx90a gfx1030"
-amd_optional="gfx908 gfx940 gfx941 gfx942 gfx950 gfx1100 gfx1101 gfx1102 gfx1200 gfx1201"
+# The data-center GPUs: gfx90a (MI200) always, gfx942 (MI300) and gfx950 (MI350) where this hipcc
+# knows them. Any other device compiles each module at run time, once, with hipRTC / NVRTC into
+# the kernel cache (gpu/KernelRegistry); KERNELS_AMD_TARGETS="gfx90a gfx1030 ..." builds others in.
+# Each target costs about two minutes of compiler time on one core.
+amd_required="gfx90a"
+amd_optional="gfx942 gfx950"
 nvidia_cubins="${KERNELS_NVIDIA_TARGETS:-sm_80 sm_90}"
 nvidia_ptx="compute_90"
 
@@ -171,13 +174,23 @@ job() {
     printf '\n' >>"$jobs_file"
 }
 
+# drop_others VENDOR TARGET...: removes the objects of targets an earlier build made and this one
+# does not, so that the jar never packs objects of older sources.
+drop_others() {
+    local vendor="$1" d
+    shift
+    for d in "$out/$vendor"/*/; do
+        case " $* " in *" $(basename "$d") "*) ;; *) rm -rf "$d" ;; esac
+    done
+}
+
 # ---- AMD
 if hipcc="$(find_tool hipcc "${ROCM_PATH:+$ROCM_PATH/bin}" "${HIP_PATH:+$HIP_PATH/bin}" /opt/rocm/bin)"; then
     if [ -n "${KERNELS_AMD_TARGETS:-}" ]; then
         amd_targets="$KERNELS_AMD_TARGETS"
     else
-        # Which optional targets this hipcc accepts, remembered per compiler version.
-        version="$(HIP_PLATFORM=amd "$hipcc" --version 2>/dev/null | head -n 3 | tr -s ' \n' ' ')"
+        # Which optional targets this hipcc accepts, remembered per compiler version and target list.
+        version="$(HIP_PLATFORM=amd "$hipcc" --version 2>/dev/null | head -n 3 | tr -s ' \n' ' ') [$amd_required; $amd_optional]"
         cache="$out/amd/.targets"
         if [ -f "$cache" ] && [ "$(head -n 1 "$cache")" = "$version" ]; then
             amd_targets="$(tail -n 1 "$cache")"
@@ -196,6 +209,7 @@ if hipcc="$(find_tool hipcc "${ROCM_PATH:+$ROCM_PATH/bin}" "${HIP_PATH:+$HIP_PAT
         fi
     fi
     echo "build-kernels: AMD targets: $amd_targets ($hipcc)"
+    drop_others amd $amd_targets
     for t in $amd_targets; do
         mkdir -p "$out/amd/$t"
         for s in "${sources[@]}"; do
@@ -212,6 +226,7 @@ fi
 # ---- NVIDIA
 if nvcc="$(find_tool nvcc "${CUDA_PATH:+$CUDA_PATH/bin}" "${CUDA_HOME:+$CUDA_HOME/bin}" /usr/local/cuda/bin)"; then
     echo "build-kernels: NVIDIA targets: $nvidia_cubins $nvidia_ptx ($nvcc)"
+    drop_others nvidia $nvidia_cubins $nvidia_ptx
     for t in $nvidia_cubins; do
         mkdir -p "$out/nvidia/$t"
         for s in "${sources[@]}"; do
