@@ -27,7 +27,7 @@ public final class VerifyCommand {
 
     static final String USAGE = """
             usage: tttbench verify [--model-size S[,S…]] [--ttt-type linear|mlp|both] [--dtype D[,D…]|all]
-                                   [--backend auto|cuda|hip|cpu] [--batch N] [--seq-len N] [--mini-batch N]
+                                   [--backend auto|cuda|hip|cpu] [--batch N[,N…]] [--seq-len N] [--mini-batch N[,N…]]
                                    [--layers N] [--seed N] [--tf32] [--no-model] [--no-backward] [--no-intervals]
                    tttbench verify --gate forward|backward|innerForward|innerBackward --model-size S --ttt-type T
                                    --dtype D [--batch N] [--seq-len N] [--mini-batch N] [--checkpoint-interval C]
@@ -40,9 +40,11 @@ public final class VerifyCommand {
               with the backend's kernels instantiated for float32 on the same (rounded) inputs, at float32
               tolerance; its own rows are held to 3 × the CPU reference's 16-bit-versus-float32 spread
               (15 × for the token-index and learning-rate-bias gradients, sums of cancelling terms).
-              --no-backward skips the backward, --no-intervals the last two checks. Defaults: --model-size
-              12m, --ttt-type both, --dtype all, --batch 2, --seq-len 64, --mini-batch 16, the preset's layer
-              count. --backend cpu checks the CPU backend against itself (the harness, not a device).
+              --no-backward skips the backward, --no-intervals the last two checks. Lists of model sizes,
+              batches and mini-batches check every combination (the grid of a sweep: --model-size
+              125m-h32,125m,760m --mini-batch 8,16,32,64 --batch 1,4,16). Defaults: --model-size 12m,
+              --ttt-type both, --dtype all, --batch 2, --seq-len 64 or 4 mini-batches if longer,
+              --mini-batch 16, the preset's layer count. --backend cpu checks the CPU backend against itself (the harness, not a device).
               --gate runs what a benchmark of that configuration checks in setup before it is timed (the
               flags as the standard flags give them, and with their defaults: --batch 1, --seq-len 2048,
               --mini-batch 16, --checkpoint-interval 1); with the seed of a failed setup it repeats that check.
@@ -53,8 +55,8 @@ public final class VerifyCommand {
     }
 
     /** The parsed command line; nulls are left to the mode's defaults. */
-    record Options(List<String> sizes, List<TttType> types, List<DType> dtypes, BackendKind backend, Integer batch,
-            Integer seqLen, Integer miniBatch, Integer interval, int layers, long seed, boolean tf32, boolean model,
+    record Options(List<String> sizes, List<TttType> types, List<DType> dtypes, BackendKind backend,
+            List<Integer> batches, Integer seqLen, List<Integer> miniBatches, Integer interval, int layers, long seed, boolean tf32, boolean model,
             boolean backward, boolean intervals, BenchmarkKind gate, boolean help) {
 
         static Options parse(String[] args) {
@@ -62,9 +64,9 @@ public final class VerifyCommand {
             List<TttType> types = List.of(TttType.LINEAR, TttType.MLP);
             List<DType> dtypes = List.of(DType.values());
             BackendKind backend = BackendKind.AUTO;
-            Integer batch = null;
+            List<Integer> batches = null;
             Integer seqLen = null;
-            Integer miniBatch = null;
+            List<Integer> miniBatches = null;
             Integer interval = null;
             int layers = 0;
             long seed = System.nanoTime();
@@ -108,9 +110,9 @@ public final class VerifyCommand {
                             case "--dtype" -> dtypes = v.equals("all") ? List.of(DType.values())
                                     : selection(a, v).stream().map(DType::parse).toList();
                             case "--backend" -> backend = BackendKind.parse(v);
-                            case "--batch" -> batch = positive(a, v);
+                            case "--batch" -> batches = positives(a, v);
                             case "--seq-len" -> seqLen = positive(a, v);
-                            case "--mini-batch" -> miniBatch = positive(a, v);
+                            case "--mini-batch" -> miniBatches = positives(a, v);
                             case "--checkpoint-interval" -> interval = positive(a, v);
                             case "--layers" -> {
                                 layers = positive(a, v);
@@ -126,19 +128,22 @@ public final class VerifyCommand {
             }
             if (gate != null) {
                 if (!listOnly.isEmpty()) throw new IllegalArgumentException(listOnly.get(0) + " does not apply to --gate");
-                if (sizes.size() != 1 || types.size() != 1 || dtypes.size() != 1) {
+                if (sizes.size() != 1 || types.size() != 1 || dtypes.size() != 1
+                        || batches != null && batches.size() != 1 || miniBatches != null && miniBatches.size() != 1) {
                     throw new IllegalArgumentException("--gate checks one configuration: give one --model-size, "
-                            + "--ttt-type and --dtype");
+                            + "--ttt-type and --dtype, and at most one --batch and --mini-batch");
                 }
             } else {
                 if (interval != null) throw new IllegalArgumentException("--checkpoint-interval applies to --gate only");
-                int k = miniBatch == null ? 16 : miniBatch;
-                int len = seqLen == null ? 64 : seqLen;
-                if (len % k != 0) {
-                    throw new IllegalArgumentException("--seq-len " + len + " is not divisible by --mini-batch " + k);
+                if (seqLen != null) {
+                    for (int k : miniBatches == null ? List.of(16) : miniBatches) {
+                        if (seqLen % k != 0) {
+                            throw new IllegalArgumentException("--seq-len " + seqLen + " is not divisible by --mini-batch " + k);
+                        }
+                    }
                 }
             }
-            return new Options(sizes, types, dtypes, backend, batch, seqLen, miniBatch, interval, layers, seed, tf32, model,
+            return new Options(sizes, types, dtypes, backend, batches, seqLen, miniBatches, interval, layers, seed, tf32, model,
                     backward, intervals, gate, help);
         }
 
@@ -147,6 +152,11 @@ public final class VerifyCommand {
             List<String> values = Arrays.stream(v.split(",", -1)).map(String::trim).filter(s -> !s.isEmpty()).toList();
             if (values.isEmpty()) throw new IllegalArgumentException(flag + " '" + v + "' selects nothing");
             return values;
+        }
+
+        /** The comma-separated positive integers of a list flag. */
+        private static List<Integer> positives(String flag, String v) {
+            return selection(flag, v).stream().map(x -> positive(flag, x)).toList();
         }
 
         private static int positive(String flag, String v) {
@@ -218,39 +228,45 @@ public final class VerifyCommand {
     }
 
     private static int checkAll(Options o, PrintStream out, PrintStream err) {
-        int batch = o.batch() == null ? 2 : o.batch();
-        int seqLen = o.seqLen() == null ? 64 : o.seqLen();
-        int miniBatch = o.miniBatch() == null ? 16 : o.miniBatch();
+        List<Integer> batches = o.batches() == null ? List.of(2) : o.batches();
+        List<Integer> miniBatches = o.miniBatches() == null ? List.of(16) : o.miniBatches();
         int failed = 0;
         int total = 0;
         boolean first = true;
         for (String size : o.sizes()) {
             Preset preset = Preset.byName(size);
-            for (DType dtype : o.dtypes()) {
-                try (Backend t = open(o, dtype, err)) {
-                    if (t == null) return 2;
-                    if (first) {
-                        out.println("verify: " + t.name() + " backend on " + t.device() + " against the CPU reference; seed "
-                                + o.seed() + (o.tf32() ? "; TF32 allowed" : ""));
-                        first = false;
+            int point = 0;  // which (mini-batch, batch) of the lists: the first keeps the seeds of a single point
+            for (int miniBatch : miniBatches) {
+                int seqLen = o.seqLen() != null ? o.seqLen() : Math.max(64, 4 * miniBatch);
+                for (int batch : batches) {
+                    for (DType dtype : o.dtypes()) {
+                        try (Backend t = open(o, dtype, err)) {
+                            if (t == null) return 2;
+                            if (first) {
+                                out.println("verify: " + t.name() + " backend on " + t.device() + " against the CPU reference; seed "
+                                        + o.seed() + (o.tf32() ? "; TF32 allowed" : ""));
+                                first = false;
+                            }
+                            int layers = o.layers() > 0 ? o.layers() : preset.layers();
+                            ModelConfig p = preset.model(o.types().get(0), miniBatch);
+                            ModelConfig shapes = new ModelConfig(p.vocab(), p.hidden(), layers, p.heads(), p.ffn(), miniBatch,
+                                    p.tttType());
+                            Set<Verifier.Part> parts = EnumSet.of(Verifier.Part.OPS, Verifier.Part.INNER, Verifier.Part.PROBLEM);
+                            if (o.model()) parts.add(Verifier.Part.MODEL);
+                            // The CPU reference against itself checks the harness; its intervals have tests of their own.
+                            if (o.intervals() && !t.name().equals("cpu")) parts.add(Verifier.Part.INTERVALS);
+                            out.println();
+                            out.println("== " + size + " " + dtype.flag() + ": D " + shapes.hidden() + ", H " + shapes.heads()
+                                    + ", F " + shapes.headDim() + ", I " + shapes.ffn() + ", batch " + batch + ", seq-len "
+                                    + seqLen + ", mini-batch " + miniBatch + ", " + layers + " layers in the model check");
+                            long seed = o.seed() ^ (31L * size.hashCode() + dtype.ordinal()) ^ (1_000_003L * point);
+                            List<Row> rows = Verifier.check(t, twinOf(t), new Verifier.Scope(shapes, o.types(), batch, seqLen,
+                                    parts, o.backward()), o.tf32(), seed, out);
+                            total += rows.size();
+                            failed += (int) rows.stream().filter(r -> !r.passed()).count();
+                        }
                     }
-                    int layers = o.layers() > 0 ? o.layers() : preset.layers();
-                    ModelConfig p = preset.model(o.types().get(0), miniBatch);
-                    ModelConfig shapes = new ModelConfig(p.vocab(), p.hidden(), layers, p.heads(), p.ffn(), miniBatch,
-                            p.tttType());
-                    Set<Verifier.Part> parts = EnumSet.of(Verifier.Part.OPS, Verifier.Part.INNER, Verifier.Part.PROBLEM);
-                    if (o.model()) parts.add(Verifier.Part.MODEL);
-                    // The CPU reference against itself checks the harness; its intervals have tests of their own.
-                    if (o.intervals() && !t.name().equals("cpu")) parts.add(Verifier.Part.INTERVALS);
-                    out.println();
-                    out.println("== " + size + " " + dtype.flag() + ": D " + shapes.hidden() + ", H " + shapes.heads()
-                            + ", F " + shapes.headDim() + ", I " + shapes.ffn() + ", batch " + batch + ", seq-len " + seqLen
-                            + ", mini-batch " + miniBatch + ", " + layers + " layers in the model check");
-                    long seed = o.seed() ^ (31L * size.hashCode() + dtype.ordinal());
-                    List<Row> rows = Verifier.check(t, twinOf(t), new Verifier.Scope(shapes, o.types(), batch, seqLen,
-                            parts, o.backward()), o.tf32(), seed, out);
-                    total += rows.size();
-                    failed += (int) rows.stream().filter(r -> !r.passed()).count();
+                    point++;
                 }
             }
         }
@@ -263,8 +279,8 @@ public final class VerifyCommand {
     private static int gate(Options o, PrintStream out, PrintStream err) {
         Workload w;
         try {
-            w = new Workload(o.sizes().get(0), o.types().get(0), false, false, o.batch() == null ? 1 : o.batch(),
-                    o.seqLen() == null ? 2048 : o.seqLen(), o.miniBatch() == null ? 16 : o.miniBatch(),
+            w = new Workload(o.sizes().get(0), o.types().get(0), false, false, o.batches() == null ? 1 : o.batches().get(0),
+                    o.seqLen() == null ? 2048 : o.seqLen(), o.miniBatches() == null ? 16 : o.miniBatches().get(0),
                     o.dtypes().get(0), o.interval() == null ? 1 : o.interval(), o.tf32(), null).as(o.gate());
         } catch (IllegalArgumentException e) {
             err.println("verify: " + e.getMessage());

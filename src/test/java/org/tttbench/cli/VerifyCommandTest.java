@@ -68,6 +68,23 @@ class VerifyCommandTest {
     }
 
     @Test
+    void listsOfMiniBatchesAndBatchesCheckEveryCombination() throws Exception {
+        Outcome o = verify("--backend", "cpu", "--dtype", "float32", "--ttt-type", "linear", "--mini-batch", "8,32", "--batch",
+                "1,3", "--no-model", "--no-backward", "--layers", "1");
+        assertEquals(0, o.status(), o.stdout() + o.stderr());
+        for (String point : new String[] {"batch 1, seq-len 64, mini-batch 8", "batch 3, seq-len 64, mini-batch 8",
+                "batch 1, seq-len 128, mini-batch 32", "batch 3, seq-len 128, mini-batch 32"}) {
+            assertEquals(1, o.stdout().lines().filter(l -> l.startsWith("== 12m float32") && l.contains(point)).count(),
+                    point + "\n" + o.stdout());
+        }
+        assertEquals(2, verify("--mini-batch", ",").status());
+        assertEquals(2, verify("--mini-batch", "16,0").status());
+        assertEquals(2, verify("--seq-len", "48", "--mini-batch", "16,32").status());
+        assertEquals(2, verify("--gate", "innerForward", "--model-size", "125m", "--ttt-type", "mlp", "--dtype", "float32",
+                "--mini-batch", "16,32").status());
+    }
+
+    @Test
     void theCommandAFailedSetupNamesRunsThatCheck() throws Exception {
         Workload w = new Workload("12m", TttType.MLP, true, true, 2, 128, 16, DType.FLOAT16, 2, false, null);
         String command = Verifier.reproduce("cpu", w, 42);
