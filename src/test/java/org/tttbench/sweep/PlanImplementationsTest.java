@@ -142,6 +142,27 @@ class PlanImplementationsTest {
         }
     }
 
+    /** The points off the default this suite is timed at beside the JAX reference, and the checkpoint intervals. */
+    @Test
+    void theShapePointsPlanTimesEachPointOnBothSides() throws Exception {
+        Plan plan = Plan.load(Path.of("scripts/plans/shape-points.json"));
+        Plan.Expansion e = plan.expand();
+        assertTrue(e.skipped().isEmpty(), e.skipped().toString());
+        Map<String, Long> perImpl = e.runs().stream().collect(Collectors.groupingBy(r -> r.config().implementation(),
+                Collectors.counting()));
+        // 125m × linear, mlp × K 8, 16, 32, 64 × fwd, bwd, inner-only; 760m × linear, mlp × fwd, bwd; intervals
+        // 1, 2, 4, 8, 16 of both types (this suite only: the reference has no checkpoint flag); its training steps.
+        assertEquals(Map.of("tttbench", 16L + 4 + 10, "jax", 16L + 4 + 2), perImpl);
+        Implementations impls = new Implementations(plan.implementations());
+        for (Plan.Planned run : e.runs()) {
+            Implementations.Invocation inv = impls.invocation(run);
+            if (run.config().implementation().equals("jax")) {
+                assertFalse(inv.command().contains("--checkpoint-interval"), inv.command().toString());
+                assertTrue(inv.command().get(2).startsWith("cd refs && python3 glue/jax_run.py"), inv.command().toString());
+            }
+        }
+    }
+
     /**
      * A stand-in for the reference drivers: argparse's answer to a flag it does not know, and
      * the environment it saw in its result line.
