@@ -456,22 +456,19 @@ def main():
             print('MISMATCH %s %s: index %s, %s %s at %s' % (what, name, got, what, want,
                                                               ' '.join('%s=%d' % (v, e[v]) for v in used)))
 
+    def against(what, side, missing, name, e, got, want):
+        """got against one side's value want; a side without one notes the name in missing."""
+        if want is None:
+            missing.add(name)
+            return
+        checked[side] += 1
+        if got != want:
+            report(what, name, e, got, want)
+
     def against_both(name, e, cv, got, got_c):
         """got against the Java formula, and got_c (its shared memory or size) against the kernel's layout."""
-        java = java_side(name, e)
-        if java is None:
-            no_java.add(name)
-        else:
-            checked['java'] += 1
-            if got != java:
-                report('java', name, e, got, java)
-        c = c_side(name, cv)
-        if c is None:
-            no_c.add(name)
-        else:
-            checked['c'] += 1
-            if got_c != c:
-                report('kernel', name, e, got_c, c)
+        against('java', 'java', no_java, name, e, got, java_side(name, e))
+        against('kernel', 'c', no_c, name, e, got_c, c_side(name, cv))
 
     for e in environments():
         cv = cvals[(e['F'], e['K'])]

@@ -44,7 +44,8 @@ public final class VerifyCommand {
               batches and mini-batches check every combination (the grid of a sweep: --model-size
               125m-h32,125m,760m --mini-batch 8,16,32,64 --batch 1,4,16). Defaults: --model-size 12m,
               --ttt-type both, --dtype all, --batch 2, --seq-len 64 or 4 mini-batches if longer,
-              --mini-batch 16, the preset's layer count. --backend cpu checks the CPU backend against itself (the harness, not a device).
+              --mini-batch 16, the preset's layer count. --backend cpu checks the CPU backend against
+              itself (the harness, not a device).
               --gate runs what a benchmark of that configuration checks in setup before it is timed (the
               flags as the standard flags give them, and with their defaults: --batch 1, --seq-len 2048,
               --mini-batch 16, --checkpoint-interval 1); with the seed of a failed setup it repeats that check.
@@ -56,7 +57,8 @@ public final class VerifyCommand {
 
     /** The parsed command line; nulls are left to the mode's defaults. */
     record Options(List<String> sizes, List<TttType> types, List<DType> dtypes, BackendKind backend,
-            List<Integer> batches, Integer seqLen, List<Integer> miniBatches, Integer interval, int layers, long seed, boolean tf32, boolean model,
+            List<Integer> batches, Integer seqLen, List<Integer> miniBatches, Integer interval, int layers, long seed,
+            boolean tf32, boolean model,
             boolean backward, boolean intervals, BenchmarkKind gate, boolean help) {
 
         static Options parse(String[] args) {
@@ -234,10 +236,8 @@ public final class VerifyCommand {
         int total = 0;
         boolean first = true;
         for (String size : o.sizes()) {
-            Preset preset = Preset.byName(size);
             int point = 0;  // which (mini-batch, batch) of the lists: the first keeps the seeds of a single point
             for (int miniBatch : miniBatches) {
-                int seqLen = o.seqLen() != null ? o.seqLen() : Math.max(64, 4 * miniBatch);
                 for (int batch : batches) {
                     for (DType dtype : o.dtypes()) {
                         try (Backend t = open(o, dtype, err)) {
@@ -247,21 +247,8 @@ public final class VerifyCommand {
                                         + o.seed() + (o.tf32() ? "; TF32 allowed" : ""));
                                 first = false;
                             }
-                            int layers = o.layers() > 0 ? o.layers() : preset.layers();
-                            ModelConfig p = preset.model(o.types().get(0), miniBatch);
-                            ModelConfig shapes = new ModelConfig(p.vocab(), p.hidden(), layers, p.heads(), p.ffn(), miniBatch,
-                                    p.tttType());
-                            Set<Verifier.Part> parts = EnumSet.of(Verifier.Part.OPS, Verifier.Part.INNER, Verifier.Part.PROBLEM);
-                            if (o.model()) parts.add(Verifier.Part.MODEL);
-                            // The CPU reference against itself checks the harness; its intervals have tests of their own.
-                            if (o.intervals() && !t.name().equals("cpu")) parts.add(Verifier.Part.INTERVALS);
-                            out.println();
-                            out.println("== " + size + " " + dtype.flag() + ": D " + shapes.hidden() + ", H " + shapes.heads()
-                                    + ", F " + shapes.headDim() + ", I " + shapes.ffn() + ", batch " + batch + ", seq-len "
-                                    + seqLen + ", mini-batch " + miniBatch + ", " + layers + " layers in the model check");
                             long seed = o.seed() ^ (31L * size.hashCode() + dtype.ordinal()) ^ (1_000_003L * point);
-                            List<Row> rows = Verifier.check(t, twinOf(t), new Verifier.Scope(shapes, o.types(), batch, seqLen,
-                                    parts, o.backward()), o.tf32(), seed, out);
+                            List<Row> rows = checkPoint(o, t, size, miniBatch, batch, dtype, seed, out);
                             total += rows.size();
                             failed += (int) rows.stream().filter(r -> !r.passed()).count();
                         }
@@ -274,6 +261,26 @@ public final class VerifyCommand {
         out.println(failed == 0 ? "verify: all " + total + " comparisons passed"
                 : "verify: " + failed + " of " + total + " comparisons FAILED");
         return failed == 0 ? 0 : 1;
+    }
+
+    /** Every check of one model size, mini-batch, batch and dtype on backend {@code t}. */
+    private static List<Row> checkPoint(Options o, Backend t, String size, int miniBatch, int batch, DType dtype, long seed,
+            PrintStream out) {
+        Preset preset = Preset.byName(size);
+        int seqLen = o.seqLen() != null ? o.seqLen() : Math.max(64, 4 * miniBatch);
+        int layers = o.layers() > 0 ? o.layers() : preset.layers();
+        ModelConfig p = preset.model(o.types().get(0), miniBatch);
+        ModelConfig shapes = new ModelConfig(p.vocab(), p.hidden(), layers, p.heads(), p.ffn(), miniBatch, p.tttType());
+        Set<Verifier.Part> parts = EnumSet.of(Verifier.Part.OPS, Verifier.Part.INNER, Verifier.Part.PROBLEM);
+        if (o.model()) parts.add(Verifier.Part.MODEL);
+        // The CPU reference against itself checks the harness; its intervals have tests of their own.
+        if (o.intervals() && !t.name().equals("cpu")) parts.add(Verifier.Part.INTERVALS);
+        out.println();
+        out.println("== " + size + " " + dtype.flag() + ": D " + shapes.hidden() + ", H " + shapes.heads() + ", F "
+                + shapes.headDim() + ", I " + shapes.ffn() + ", batch " + batch + ", seq-len " + seqLen + ", mini-batch "
+                + miniBatch + ", " + layers + " layers in the model check");
+        return Verifier.check(t, twinOf(t), new Verifier.Scope(shapes, o.types(), batch, seqLen, parts, o.backward()),
+                o.tf32(), seed, out);
     }
 
     private static int gate(Options o, PrintStream out, PrintStream err) {

@@ -110,22 +110,25 @@ public final class KernelImages {
      * @throws GpuException when none fits
      */
     public static Image pick(String vendor, String arch, String name, List<Image> built) {
-        Optional<Image> found = find(vendor, arch, name, built);
-        if (found.isPresent()) return found.get();
+        return find(vendor, arch, name, built).orElseThrow(() -> new GpuException(whyNone(vendor, arch, name, built)));
+    }
+
+    /** Why no image of {@code name} fits the device: what was built instead, and what to do. */
+    static String whyNone(String vendor, String arch, String name, List<Image> built) {
         List<Image> mine = built.stream().filter(i -> i.vendor().equals(vendor) && i.name().equals(name)).toList();
         if (mine.isEmpty()) {
             TreeSet<String> names = new TreeSet<>();
             for (Image i : built) names.add(i.name());
-            throw new GpuException("no kernel '" + name + "' was built for " + vendor
+            return "no kernel '" + name + "' was built for " + vendor
                     + (names.isEmpty() ? " (this build has no kernels: was scripts/build-kernels.sh run"
-                            + " with hipcc / nvcc installed?)" : " (built: " + String.join(", ", names) + ")"));
+                            + " with hipcc / nvcc installed?)" : " (built: " + String.join(", ", names) + ")");
         }
         TreeSet<String> archs = new TreeSet<>();
         for (Image i : mine) archs.add(i.kind().equals("ptx") ? i.arch() + " (PTX)" : i.arch());
-        throw new GpuException("no kernel '" + name + "' for this device's architecture " + arch + "; built for "
+        return "no kernel '" + name + "' for this device's architecture " + arch + "; built for "
                 + String.join(", ", archs) + (vendor.equals("amd")
                         ? " (add the target to scripts/build-kernels.sh and rebuild)"
-                        : " (a cubin runs on its own sm and newer minors of it, PTX on its version and newer)"));
+                        : " (a cubin runs on its own sm and newer minors of it, PTX on its version and newer)");
     }
 
     /** The image of {@code name} that a device of {@code vendor} and {@code arch} runs, if one was built. */

@@ -104,7 +104,10 @@ final class KernelRegistry {
         return (s.cluster() == 1 || clusters) && sharedBytes(name, vars) <= maxSharedBytes();
     }
 
-    /** The entry point {@code name} for storage type {@code t}, from the jar's objects, its module loaded on first use. */
+    /**
+     * The entry point {@code name} for storage type {@code t}, from the jar's objects (its module
+     * loaded on first use), or where the jar has none for this device, from the module compiled for it.
+     */
     Kernel kernel(String name, DType t) {
         String full = name + "_" + suffix(t);
         Kernel k = kernels.get(full);
@@ -122,53 +125,39 @@ final class KernelRegistry {
         if (module != null) {
             k = new Kernel(name, t, rt.function(module, full), spec, "ahead of time");
         } else {
-            RuntimeCompiler c = compilerForDevice(spec.module());
-            k = new Kernel(name, t, rt.function(compiledForDevice(c, spec.module(), t), full), spec,
-                    "compiled for " + rt.architecture() + " by " + c.name() + " " + c.version());
+            k = compiledForDevice(name, t, spec);
         }
         kernels.put(full, k);
         return k;
     }
 
     /**
-     * The compiler for a module the jar has no object of for this device.
+     * Entry point {@code name} from its module compiled for this device at run time (once per stored
+     * type, into the on-disk cache): the jar has no object of the module for this device.
      *
      * @throws GpuException naming what was built, when there is no compiler or no source to give it
      */
-    private RuntimeCompiler compilerForDevice(String module) {
-        String built;
-        try {
-            KernelImages.pick(KernelImages.vendorOf(rt), rt.architecture(), module, images);
-            built = "";
-        } catch (GpuException e) {
-            built = e.getMessage();
-        }
-        java.util.Optional<RuntimeCompiler> c = compiler();
-        if (c.isEmpty()) {
-            throw new GpuException(built + "; nor can it be compiled here: no run-time kernel compiler ("
-                    + RuntimeCompiler.whyMissing(rt.name()).orElse("?") + ")");
-        }
-        if (KernelSources.of(module).isEmpty()) {
-            throw new GpuException(built + "; nor can it be compiled here: this build carries no kernel sources (kernels/src/"
-                    + module + ".hip)");
-        }
-        return c.get();
-    }
-
-    /** Module {@code module} for stored type {@code t}, compiled for this device (once, into the on-disk cache). */
-    private long compiledForDevice(RuntimeCompiler c, String module, DType t) {
+    private Kernel compiledForDevice(String name, DType t, KernelIndex.Launch spec) {
+        String module = spec.module();
+        java.util.function.Function<String, GpuException> cannot = why -> new GpuException(KernelImages.whyNone(
+                KernelImages.vendorOf(rt), rt.architecture(), module, images) + "; nor can it be compiled here: " + why);
+        RuntimeCompiler c = compiler().orElseThrow(() -> cannot.apply("no run-time kernel compiler ("
+                + RuntimeCompiler.whyMissing(rt.name()).orElse("?") + ")"));
         String key = module + "_" + suffix(t) + "@device";
         Long m = modules.get(key);
-        if (m != null) return m;
-        KernelSources.Program p = KernelSources.of(module).orElseThrow();
-        java.util.List<String> options = java.util.List.of("-DTTT_ONLY_" + suffix(t).toUpperCase(java.util.Locale.ROOT));
-        notices.println("tttbench: no " + module + " object for " + rt.architecture() + " in this build: compiling it with "
-                + c.name() + " (" + t.flag() + ", once, into the kernel cache)");
-        byte[] code = cache.getOrCompile(KernelCache.Key.of(c, p.source(), p.headers(), options),
-                () -> c.compile(p.name(), p.source(), p.headers(), options));
-        m = rt.loadModule(code);
-        modules.put(key, m);
-        return m;
+        if (m == null) {
+            KernelSources.Program p = KernelSources.of(module).orElseThrow(() -> cannot.apply(
+                    "this build carries no kernel sources (kernels/src/" + module + ".hip)"));
+            java.util.List<String> options = java.util.List.of("-DTTT_ONLY_" + suffix(t).toUpperCase(java.util.Locale.ROOT));
+            notices.println("tttbench: no " + module + " object for " + rt.architecture() + " in this build: compiling it with "
+                    + c.name() + " (" + t.flag() + ", once, into the kernel cache)");
+            byte[] code = cache.getOrCompile(KernelCache.Key.of(c, p.source(), p.headers(), options),
+                    () -> c.compile(p.name(), p.source(), p.headers(), options));
+            m = rt.loadModule(code);
+            modules.put(key, m);
+        }
+        return new Kernel(name, t, rt.function(m, name + "_" + suffix(t)), spec,
+                "compiled for " + rt.architecture() + " by " + c.name() + " " + c.version());
     }
 
     /** The device's run-time compiler, looked for once (a line on stderr where there is none). */

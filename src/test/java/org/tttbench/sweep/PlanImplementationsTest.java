@@ -118,14 +118,23 @@ class PlanImplementationsTest {
                 """).expand().runs().size());
     }
 
+    /** The plan's expansion, which must skip nothing. */
+    private static Plan.Expansion expandWhole(Plan plan) throws Exception {
+        Plan.Expansion e = plan.expand();
+        assertTrue(e.skipped().isEmpty(), e.skipped().toString());
+        return e;
+    }
+
+    private static Map<String, Long> runsPerImplementation(Plan.Expansion e) {
+        return e.runs().stream().collect(Collectors.groupingBy(r -> r.config().implementation(), Collectors.counting()));
+    }
+
     /** The plan docs/sweeps.md shows: this suite beside the JAX and PyTorch reference drivers. */
     @Test
     void theReferenceSideBySidePlanDrivesEachImplementationAsItExpects() throws Exception {
         Plan plan = Plan.load(Path.of("scripts/plans/reference-side-by-side.json"));
-        Plan.Expansion e = plan.expand();
-        assertTrue(e.skipped().isEmpty(), e.skipped().toString());
-        Map<String, Long> perImpl = e.runs().stream().collect(Collectors.groupingBy(r -> r.config().implementation(),
-                Collectors.counting()));
+        Plan.Expansion e = expandWhole(plan);
+        Map<String, Long> perImpl = runsPerImplementation(e);
         // 125m × linear, mlp × fwd, bwd × full, inner-only; float32, B=1, L=2048, K=16
         assertEquals(Map.of("tttbench", 8L, "tttbench-tf32", 8L, "jax", 8L, "jax-strict", 8L, "pytorch", 8L), perImpl);
         Implementations impls = new Implementations(plan.implementations());
@@ -146,10 +155,8 @@ class PlanImplementationsTest {
     @Test
     void theShapePointsPlanTimesEachPointOnBothSides() throws Exception {
         Plan plan = Plan.load(Path.of("scripts/plans/shape-points.json"));
-        Plan.Expansion e = plan.expand();
-        assertTrue(e.skipped().isEmpty(), e.skipped().toString());
-        Map<String, Long> perImpl = e.runs().stream().collect(Collectors.groupingBy(r -> r.config().implementation(),
-                Collectors.counting()));
+        Plan.Expansion e = expandWhole(plan);
+        Map<String, Long> perImpl = runsPerImplementation(e);
         // 125m × linear, mlp × K 8, 16, 32, 64 × fwd, bwd, inner-only; 760m × linear, mlp × fwd, bwd; intervals
         // 1, 2, 4, 8, 16 of both types (this suite only: the reference has no checkpoint flag); its training steps.
         assertEquals(Map.of("tttbench", 16L + 4 + 10, "jax", 16L + 4 + 2), perImpl);
