@@ -1552,15 +1552,18 @@ __device__ __forceinline__ float sum16(float v) {
 
 constexpr int kFixedThreads = 256;
 
-// Shared floats of linear_bwd_chain_fixed: two mini-batches' buffers, dW', db', dZ.
-#define TTT_LINEAR_BACKWARD_CHAIN_FIXED_FLOATS(F, K) \
-    (2 * (8 * (K) * ((F) + 4) + 3 * (K)) + (F) * ((F) + 4) + (F) + (K) * ((F) + 4) + 2 * (F) + (K))
-__host__ __device__ constexpr int fixed_chain_floats(int F, int K) { return TTT_LINEAR_BACKWARD_CHAIN_FIXED_FLOATS(F, K); }
+// The shapes linear_bwd_chain_fixed is built for, one entry X(F, K, FF, KK) per shape (FF, KK).
+#define TTT_LINEAR_CHAIN_FIXED_SHAPES(X, F, K) \
+    X(F, K, 64, 32) X(F, K, 64, 16) X(F, K, 64, 8) X(F, K, 32, 32) X(F, K, 32, 16) X(F, K, 32, 8) X(F, K, 96, 16)
+#define TTT_LINEAR_CHAIN_FIXED_IS(F, K, FF, KK) || ((F) == (FF) && (K) == (KK))
+#define TTT_LINEAR_CHAIN_FIXED_BUILT(F, K) (0 TTT_LINEAR_CHAIN_FIXED_SHAPES(TTT_LINEAR_CHAIN_FIXED_IS, F, K))
 
-// Whether linear_bwd_chain_fixed has the shape (the host picks it only for these).
-__host__ __device__ constexpr bool fixed_chain_shape(int F, int K) {
-    return (F == 64 || F == 32) && (K == 16 || K == 8);
-}
+// Shared floats of linear_bwd_chain_fixed: two mini-batches' buffers, dW', db', dZ. At a shape it is
+// not built for, more than any device has, so the host never picks it there.
+#define TTT_LINEAR_BACKWARD_CHAIN_FIXED_FLOATS(F, K)                                                          \
+    (2 * (8 * (K) * ((F) + 4) + 3 * (K)) + (F) * ((F) + 4) + (F) + (K) * ((F) + 4) + 2 * (F) + (K) +      \
+     (1 - TTT_LINEAR_CHAIN_FIXED_BUILT(F, K)) * 16777216)
+__host__ __device__ constexpr int fixed_chain_floats(int F, int K) { return TTT_LINEAR_BACKWARD_CHAIN_FIXED_FLOATS(F, K); }
 
 // One shared buffer set of a mini-batch: [K][F+4] matrices, then K floats each of lr, sigma
 // and the record's last row of deta.
@@ -1591,7 +1594,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     constexpr int TPT = (WT + NT - 1) / NT;
     constexpr int CPL = F / 16;                // columns of a row a thread holds in phase A
     constexpr int R = TTT_LINEAR_BACKWARD_RECORD_FLOATS(F, K);
-    static_assert(F % 16 == 0 && K % 4 == 0 && 2 * (K / 4) <= NT / 32, "shape");
+    static_assert(F % 16 == 0 && K % 4 == 0, "shape");
     TTT_DYNAMIC_SHARED(smem);
     const int tid = threadIdx.x;
     const int bh = blockIdx.x;
@@ -1679,9 +1682,6 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
     const int half = lane / 16;                // phase A: k half of the product; rows 2 half, 2 half + 1 after
     const int ct = lane % 16;
     const int c0 = ct * CPL;
-    const bool pgroup = group < K / 4;
-    const bool ggroup = !pgroup && group < K / 2;
-    const int i0 = 4 * (pgroup ? group : group - K / 4);
 
     fetch(mini_batches - 1);
     deposit(bufs + ((mini_batches - 1) & 1) * BUF);
@@ -1696,8 +1696,11 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
         const float* sig = lr_s + K;
         const float* deta_last = sig + K;
 
-        // Phase A.  P rows i0..i0+3 (P groups) or (G dW'^T) rows (G groups), over this half's k.
-        if (pgroup || ggroup) {
+        // Phase A.  Each warp takes blocks of 4 rows in turn, over this half's k: P rows i0..i0+3 (the
+        // first K / 4 blocks, P groups) or (G dW'^T) rows (the next K / 4, G groups).
+        for (int rb = group; rb < K / 2; rb += NT / 32) {
+            const bool pgroup = rb < K / 4;
+            const int i0 = 4 * (pgroup ? rb : rb - K / 4);
             const float* A = cur + (pgroup ? fK : fG) * MAT;
             float acc[4][CPL];
 #pragma unroll
@@ -1758,7 +1761,7 @@ __device__ void linear_bwd_chain_fixed(const T* __restrict__ xq, const T* __rest
 #pragma unroll
                 for (int c = 0; c < CPL; ++c) x[j][c] = half == 0 ? acc[j][c] : acc[2 + j][c];
             }
-            if (ggroup) {
+            if (!pgroup) {
                 // dK += -e o (G dW'^T)
 #pragma unroll
                 for (int j = 0; j < 2; ++j) {
@@ -1916,16 +1919,13 @@ template <typename T>
 __device__ void linear_bwd_chain_fixed_any(const T* xq, const T* xk, const T* xv, const T* lr, const T* tok,
                                            const T* norm_w, const T* norm_b, float* records, float* partials,
                                            int smem_bytes, int heads, int seq_len, int F, int K, float eps) {
-#define TTT_FIXED_CHAIN(FF, KK)                                                                                  \
-    if (F == FF && K == KK) {                                                                                    \
+#define TTT_FIXED_CHAIN(F, K, FF, KK)                                                                            \
+    if ((F) == (FF) && (K) == (KK)) {                                                                            \
         linear_bwd_chain_fixed<T, FF, KK>(xq, xk, xv, lr, tok, norm_w, norm_b, records, partials, smem_bytes,   \
                                           heads, seq_len, eps);                                                  \
         return;                                                                                                  \
     }
-    TTT_FIXED_CHAIN(64, 16)
-    TTT_FIXED_CHAIN(64, 8)
-    TTT_FIXED_CHAIN(32, 16)
-    TTT_FIXED_CHAIN(32, 8)
+    TTT_LINEAR_CHAIN_FIXED_SHAPES(TTT_FIXED_CHAIN, F, K)
 #undef TTT_FIXED_CHAIN
     const float nan = __int_as_float(0x7fc00000);
     for (int e = threadIdx.x; e < TTT_LINEAR_PACKED_STATE_FLOATS(F); e += blockDim.x) {
@@ -1959,8 +1959,8 @@ __device__ void linear_bwd_chain_fixed_any(const T* xq, const T* xk, const T* xv
     }
 TTT_FOR_EACH_TYPE(TTT_LINEAR_BWD_PARALLEL)
 
-// Entry points ttt_linear_backward_chain_fixed_{f32,bf16,f16}: the chain at F, K in {64, 32} x
-// {16, 8}, 256 threads, launched like ttt_linear_backward_chain with its own shared memory.
+// Entry points ttt_linear_backward_chain_fixed_{f32,bf16,f16}: the chain at the shapes of
+// TTT_LINEAR_CHAIN_FIXED_SHAPES, 256 threads, launched like ttt_linear_backward_chain with its own shared memory.
 #define TTT_LINEAR_BWD_CHAIN_FIXED(T, S)                                                                          \
     extern "C" __global__ void __launch_bounds__(256) ttt_linear_backward_chain_fixed_##S(                        \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* norm_w, const T* norm_b,       \
