@@ -57,4 +57,25 @@ class KernelIndexTest {
             }
         }
     }
+
+    /**
+     * The TTT-Linear fixed chain has instances at its shapes only: there its shared memory fits an
+     * sm_90 block, anywhere else it is more than any device has, so the variant table never picks it.
+     */
+    @Test
+    void theFixedChainFitsAtItsShapesOnly() {
+        KernelIndex i = KernelIndex.packaged();
+        Assumptions.assumeFalse(i.launches().isEmpty(), "no kernels built (kernels.skip)");
+        KernelIndex.Launch chain = i.launch("ttt_linear_backward_chain_fixed");
+        int[][] built = {{64, 32}, {64, 16}, {64, 8}, {32, 32}, {32, 16}, {32, 8}, {96, 16}};
+        int[][] not = {{64, 64}, {32, 64}, {96, 32}, {96, 8}, {128, 16}, {48, 16}};
+        for (int[] fk : built) {
+            long bytes = chain.sharedBytes().eval(LaunchVars.of("F", fk[0]).and("K", fk[1]).and("PAIRS", 12));
+            assertTrue(bytes > 0 && bytes <= 232448, "F " + fk[0] + " K " + fk[1] + ": " + bytes);
+        }
+        for (int[] fk : not) {
+            long bytes = chain.sharedBytes().eval(LaunchVars.of("F", fk[0]).and("K", fk[1]).and("PAIRS", 12));
+            assertTrue(bytes > 64L << 20, "F " + fk[0] + " K " + fk[1] + ": " + bytes);
+        }
+    }
 }
