@@ -236,14 +236,14 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
                                   float* __restrict__ last_state, int ws_floats, int smem_bytes, int heads,
                                   int seq_len, int F_arg, int K_arg, float eps) {
     constexpr int kNt = TTT_SCAN_THREADS;
-    // Row work of the fixed shapes: one group of G = TTT_SCAN_THREADS / K lanes per row, all rows
-    // at once, F a multiple of G; a shape (or thread count) where that fails runs generically.
-    constexpr int kKK = KK > 0 ? KK : 1;
-    constexpr int kG0 = kNt / kKK;
-    constexpr bool kFixed = FF > 0 && KK > 0 && kNt % kKK == 0 && kG0 > 0 && (kG0 & (kG0 - 1)) == 0
-                            && FF % kG0 == 0 && FF / kG0 <= kRowElems;
+    // Row work of the fixed shapes: groups of G lanes (fixed_row_lanes), each taking kRows rows in
+    // turn; a shape (or thread count) that no G splits runs generically.
+    constexpr int kG0 = fixed_row_lanes(kNt, FF, KK);
+    constexpr bool kFixed = kG0 > 0;
     constexpr int kG = kFixed ? kG0 : 1;
     constexpr int kE = kFixed ? FF / kG0 : 1;
+    constexpr int kGroups = kNt / kG;
+    constexpr int kRows = kFixed ? KK / kGroups : 1;
     TTT_DYNAMIC_SHARED(smem);
     const int F = kFixed ? FF : F_arg;
     const int K = kFixed ? KK : K_arg;
@@ -353,8 +353,12 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
             const float* pzb = ZBs + (set ^ 1) * K * ld;
             T* prev_out = out_bh + (long)(n - 1) * K * dim;
             if constexpr (kFixed) {
-                const int row = frows.group;
-                ln_out_fixed<T, kG, kE>(frows, pzb + row * ld, pq + row * ld, gam, bet, eps, prev_out + (long)row * dim);
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    const int row = frows.group + r * kGroups;
+                    ln_out_fixed<T, kG, kE>(frows, pzb + row * ld, pq + row * ld, gam, bet, eps,
+                                            prev_out + (long)row * dim);
+                }
             } else {
                 for (int base = 0; base < K; base += rg.groups) {
                     const int i = base + rg.group;
@@ -372,9 +376,12 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
         {
             const float tok_last = tok_s[K - 1];
             if constexpr (kFixed) {
-                const int row = frows.group;
-                ln_l2_grad_fixed<kG, kE>(frows, Zs + row * ld, Ts + row * ld, gam, bet, eps, EG + row * ld,
-                                         tok_last * lr_s[row]);
+#pragma unroll
+                for (int r = 0; r < kRows; ++r) {
+                    const int row = frows.group + r * kGroups;
+                    ln_l2_grad_fixed<kG, kE>(frows, Zs + row * ld, Ts + row * ld, gam, bet, eps, EG + row * ld,
+                                             tok_last * lr_s[row]);
+                }
 #pragma unroll
                 for (int c = 0; c < (KK * KK + kNt - 1) / kNt; ++c) {
                     const int e = tid + c * kNt;
@@ -451,8 +458,11 @@ __device__ void linear_fused_scan(const T* __restrict__ xq, const T* __restrict_
         const float* pzb = ZBs + set * K * ld;
         T* last_out = out_bh + (long)(mini_batches - 1) * K * dim;
         if constexpr (kFixed) {
-            const int row = frows.group;
-            ln_out_fixed<T, kG, kE>(frows, pzb + row * ld, pq + row * ld, gam, bet, eps, last_out + (long)row * dim);
+#pragma unroll
+            for (int r = 0; r < kRows; ++r) {
+                const int row = frows.group + r * kGroups;
+                ln_out_fixed<T, kG, kE>(frows, pzb + row * ld, pq + row * ld, gam, bet, eps, last_out + (long)row * dim);
+            }
         } else {
             for (int base = 0; base < K; base += rg.groups) {
                 const int i = base + rg.group;

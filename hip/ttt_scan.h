@@ -489,6 +489,16 @@ struct FixedRows {
     }
 };
 
+// The lanes of a row in the fixed-shape row work of a [K, F] phase on NT threads: NT / K, so that
+// every row has its group at once, doubled while a lane would hold more than kRowElems elements
+// (rows then take turns, NT / G at a time); 0 where no power of two up to 32 splits F so.
+__host__ __device__ constexpr int fixed_row_lanes(int nt, int f, int k) {
+    if (f <= 0 || k <= 0 || nt % k != 0 || ((nt / k) & (nt / k - 1)) != 0) return 0;
+    int g = nt / k;
+    while (g <= 32 && (f % g != 0 || f / g > kRowElems)) g *= 2;
+    return g <= 32 ? g : 0;
+}
+
 // ln_l2_grad_row for one row with FixedRows (every lane of the group active): G in place of z,
 // eta G into eg.
 template <int G, int E>

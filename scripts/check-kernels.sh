@@ -32,9 +32,11 @@ start=$(date +%s)
     -Dmdep.outputFile="$out/classpath.txt" >"$out/maven.log" 2>&1 || { cat "$out/maven.log"; exit 1; }
 cp="target/test-classes:target/classes:$(cat "$out/classpath.txt")"
 
-# build DIR SM [FLAGS]: hip/ for an emulated device of that sm, with the launch index; the builds run side by side.
+# build DIR SM [FLAGS [MODULES]]: hip/ (or those modules of it) for an emulated device of that sm, with the
+# launch index; the builds run side by side.
 build() {
-    EMU_CXXFLAGS="$plant ${3:-}" python3 src/test/emu/build.py --sm "$2" hip "$out/$1" >"$out/$1.log" \
+    # shellcheck disable=SC2086
+    EMU_CXXFLAGS="$plant ${3:-}" python3 src/test/emu/build.py --sm "$2" hip "$out/$1" ${4:-} >"$out/$1.log" \
         && KERNELS_INDEX_ONLY=1 bash scripts/build-kernels.sh hip "$out/$1/kernels" none >>"$out/$1.log"
 }
 echo "check-kernels: building hip/ for emulated sm_80 and sm_90 devices${plant:+ ($plant)}"
@@ -43,7 +45,9 @@ if [ -z "$plant" ]; then
     build emu90 90 & b90=$!
     # The fused scans compiled for one shape, as a module compiled at run time is (K = 32 has no instance of its own).
     build emu90k32 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=32" & bk32=$!
-    wait "$b90" "$bk32"
+    # TTT-Linear at K = 64, where the fused scan's row groups take two rows each in turn.
+    build emu90k64 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=64" "ttt_linear ttt_inputs elementwise norms embedding" & bk64=$!
+    wait "$b90" "$bk32" "$bk64"
 fi
 wait "$b80"
 
@@ -77,5 +81,6 @@ check sm80-ops-scans emu80 80 ops,inner bfloat16 linear,mlp
 check sm80-problems-model emu80 80 problem,model float32 linear,mlp
 check sm90-cluster-scans emu90 90 inner bfloat16 mlp
 check sm90-compiled-k32 emu90k32 90 inner float32 linear,mlp 64 32
+check sm90-compiled-k64 emu90k64 90 inner float32 linear 64 64
 echo "check-kernels: $([ "$failed" -eq 0 ] && echo 'every check passed' || echo 'FAILED') in $(($(date +%s) - start)) s"
 exit "$failed"
