@@ -528,9 +528,9 @@ TTT_SIZE(ttt_linear_forward_fused_has_instance, TTT_LINEAR_FUSED_AOT(F, K))
 #define TTT_LINEAR(T, S)                                                \
     TTT_LINEAR_ENTRY(T, S, shared, ttt_scan::kAllShared)                \
     TTT_LINEAR_ENTRY(T, S, stateglobal, ttt_scan::kStateGlobal)         \
-    TTT_LINEAR_ENTRY(T, S, global, ttt_scan::kAllGlobal)                \
-    TTT_LINEAR_FUSED(T, S)
-TTT_FOR_EACH_TYPE(TTT_LINEAR)
+    TTT_LINEAR_ENTRY(T, S, global, ttt_scan::kAllGlobal)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_LINEAR)
+TTT_FOR_EACH_TYPE(TTT_LINEAR_FUSED)
 
 // One block of TTT_SCAN_THREADS per (batch, head), PAIRS = batch * heads. The workspace the host
 // passes (ws_floats per (batch, head), PAIRS of them) holds what a placement keeps in global memory.
@@ -991,7 +991,7 @@ __device__ void linear_scan_backward(const T* __restrict__ xq, const T* __restri
     TTT_LINEAR_BWD_ENTRY(T, S, shared, ttt_bwd::kAllShared)              \
     TTT_LINEAR_BWD_ENTRY(T, S, stateglobal, ttt_bwd::kStateGlobal)       \
     TTT_LINEAR_BWD_ENTRY(T, S, global, ttt_bwd::kAllGlobal)
-TTT_FOR_EACH_TYPE(TTT_LINEAR_BWD)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_LINEAR_BWD)
 
 // One block of 256 threads per (batch, head). Per (batch, head) the host passes ws_floats
 // (workspace_floats) and rs_slots (recomputed_states) and allocates buffer_floats: the workspace,
@@ -1967,7 +1967,7 @@ __device__ void linear_bwd_chain_fixed_any(const T* xq, const T* xk, const T* xv
         ttt_bwd::linear_bwd_finish<T>(xk, xv, lr, tok, norm_w, norm_b, checkpoints, records, dxk, dxv, dlr,       \
                                       partials, smem_bytes, heads, seq_len, F, K);                                \
     }
-TTT_FOR_EACH_TYPE(TTT_LINEAR_BWD_PARALLEL)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_LINEAR_BWD_PARALLEL)
 
 // Entry points ttt_linear_backward_chain_fixed_{f32,bf16,f16}: the chain at the shapes of
 // TTT_LINEAR_CHAIN_FIXED_SHAPES, 256 threads, launched like ttt_linear_backward_chain with its own shared memory.
@@ -1978,7 +1978,7 @@ TTT_FOR_EACH_TYPE(TTT_LINEAR_BWD_PARALLEL)
         ttt_bwd::linear_bwd_chain_fixed_any<T>(xq, xk, xv, lr, tok, norm_w, norm_b, records, partials,            \
                                                smem_bytes, heads, seq_len, F, K, eps);                            \
     }
-TTT_FOR_EACH_TYPE(TTT_LINEAR_BWD_CHAIN_FIXED)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_LINEAR_BWD_CHAIN_FIXED)
 
 // local and finish: one block per (batch, head) in x and mini-batch in y; the chains one block
 // per (batch, head), mini-batches in reverse. Between them, records (record_floats per

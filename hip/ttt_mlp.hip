@@ -881,11 +881,13 @@ TTT_SIZE(ttt_mlp_forward_fusedcluster8_has_instance, TTT_MLP_FUSED_AOT(F, K))
     TTT_MLP_ENTRY(T, S, stateglobal, ttt_scan::kStateGlobal, 1, )                           \
     TTT_MLP_ENTRY(T, S, global, ttt_scan::kAllGlobal, 1, )                                  \
     TTT_MLP_ENTRY(T, S, cluster2, ttt_scan::kAllShared, 2, TTT_CLUSTER_DIMS(2))             \
-    TTT_MLP_ENTRY(T, S, cluster4, ttt_scan::kAllShared, 4, TTT_CLUSTER_DIMS(4))             \
+    TTT_MLP_ENTRY(T, S, cluster4, ttt_scan::kAllShared, 4, TTT_CLUSTER_DIMS(4))
+#define TTT_MLP_FUSED(T, S)                                                                 \
     TTT_MLP_FUSED_ENTRY(T, S, fusedcluster2, 2, TTT_CLUSTER_DIMS(2))                        \
     TTT_MLP_FUSED_ENTRY(T, S, fusedcluster4, 4, TTT_CLUSTER_DIMS(4))                        \
     TTT_MLP_FUSED_ENTRY(T, S, fusedcluster8, 8, TTT_CLUSTER_DIMS(8))
-TTT_FOR_EACH_TYPE(TTT_MLP)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP)
+TTT_FOR_EACH_TYPE(TTT_MLP_FUSED)
 
 // TTT_SCAN_THREADS a block, one block per (batch, head) (PAIRS = batch * heads), or a cluster of
 // C per (batch, head): PAIRS * C blocks. The workspace the host passes (ws_floats per (batch,
@@ -1763,7 +1765,7 @@ __device__ void mlp_scan_backward(const T* __restrict__ xq, const T* __restrict_
     TTT_MLP_BWD_ENTRY(T, S, shared, ttt_bwd::kAllShared)              \
     TTT_MLP_BWD_ENTRY(T, S, stateglobal, ttt_bwd::kStateGlobal)       \
     TTT_MLP_BWD_ENTRY(T, S, global, ttt_bwd::kAllGlobal)
-TTT_FOR_EACH_TYPE(TTT_MLP_BWD)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP_BWD)
 
 // One block of 256 threads per (batch, head). Per (batch, head) the host passes ws_floats
 // (workspace_floats) and rs_slots (recomputed_states) and allocates buffer_floats: the workspace,
@@ -3038,7 +3040,7 @@ __device__ void mlp_bwd_chain_cluster(const T* __restrict__ xq, const T* __restr
         ttt_bwd::mlp_bwd_finish<T>(xk, xv, lr, tok, norm_w, norm_b, checkpoints, records, dxk, dxv, dlr,          \
                                    partials, smem_bytes, heads, seq_len, F, K);                                   \
     }
-TTT_FOR_EACH_TYPE(TTT_MLP_BWD_PARALLEL)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP_BWD_PARALLEL)
 
 // Entry points ttt_mlp_backward_chain_cluster{2,4,8}_{f32,bf16,f16}: the chain on a cluster of 2, 4
 // or 8 blocks per (batch, head), for devices with clusters (the host launches B*H*C blocks);
@@ -3055,7 +3057,7 @@ TTT_FOR_EACH_TYPE(TTT_MLP_BWD_PARALLEL)
     TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 2)   \
     TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 4)   \
     TTT_MLP_BWD_CHAIN_CLUSTER(T, S, 8)
-TTT_FOR_EACH_TYPE(TTT_MLP_BWD_CHAIN_CLUSTERS)
+TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP_BWD_CHAIN_CLUSTERS)
 
 // local and finish: one block per (batch, head) in x and mini-batch in y; the chains one block
 // (or a cluster of C) per (batch, head), mini-batches in reverse. Between them, records

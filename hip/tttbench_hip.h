@@ -165,3 +165,11 @@ __device__ __forceinline__ float ttt_block_sum(float v, float* scratch) {
 #else
 #define TTT_FOR_EACH_TYPE(M) M(float, f32) M(ttt_bf16, bf16) M(ttt_f16, f16)
 #endif
+// The entry points without compile-time shapes: TTT_FOR_EACH_TYPE, except in a module compiled at
+// run time for one shape (-DTTT_SHAPE_MODULE), which the host asks only for the fused scans (the
+// jar's objects hold the rest), so it leaves them out and compiles in a fraction of the time.
+#if defined(TTT_SHAPE_MODULE)
+#define TTT_FOR_EACH_TYPE_UNSHAPED(M)
+#else
+#define TTT_FOR_EACH_TYPE_UNSHAPED(M) TTT_FOR_EACH_TYPE(M)
+#endif

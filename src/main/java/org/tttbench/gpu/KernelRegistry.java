@@ -220,8 +220,7 @@ final class KernelRegistry {
         }
         RuntimeCompiler c = compiler.get();
         KernelSources.Program p = program.get();
-        java.util.List<String> options = java.util.List.of("-DTTT_SHAPE_F=" + f, "-DTTT_SHAPE_K=" + k,
-                "-DTTT_ONLY_" + suffix(t).toUpperCase(java.util.Locale.ROOT));
+        java.util.List<String> options = shapeOptions(t, f, k);
         try {
             byte[] code = cache.getOrCompile(KernelCache.Key.of(c, p.source(), p.headers(), options),
                     () -> c.compile(p.name(), p.source(), p.headers(), options));
@@ -234,6 +233,16 @@ final class KernelRegistry {
             modules.put(moduleKey + "?", 0L);
             return null;
         }
+    }
+
+    /**
+     * The options of a module compiled for one shape and stored type: the shape as constants, and
+     * only the entry points with compile-time shapes (hip/tttbench_hip.h: TTT_SHAPE_MODULE), the
+     * only ones {@link #kernel(String, DType, int, int)} takes from it.
+     */
+    static java.util.List<String> shapeOptions(DType t, int f, int k) {
+        return java.util.List.of("-DTTT_SHAPE_F=" + f, "-DTTT_SHAPE_K=" + k, "-DTTT_SHAPE_MODULE",
+                "-DTTT_ONLY_" + suffix(t).toUpperCase(java.util.Locale.ROOT));
     }
 
     /** Starts a launch of {@code name} for storage type {@code t}: add its arguments, then launch. */
