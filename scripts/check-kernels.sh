@@ -77,10 +77,19 @@ fi
 
 # sm_80: every op and every scan kernel without clusters, bfloat16 and float32; the benchmarks' own
 # problems, the model forward and the training step. sm_90: the scan kernels on clusters (TTT-MLP's).
-check sm80-ops-scans emu80 80 ops,inner bfloat16 linear,mlp
-check sm80-problems-model emu80 80 problem,model float32 linear,mlp
-check sm90-cluster-scans emu90 90 inner bfloat16 mlp
-check sm90-compiled-k32 emu90k32 90 inner float32 linear,mlp 64 32
-check sm90-compiled-k64 emu90k64 90 inner float32 linear 64 64
+# Each check keeps about one core busy: two lanes of them run side by side, of about equal length.
+(
+    check sm90-cluster-scans emu90 90 inner bfloat16 mlp
+    check sm80-problems-model emu80 80 problem,model float32 linear,mlp
+    exit "$failed"
+) & lane1=$!
+(
+    check sm80-ops-scans emu80 80 ops,inner bfloat16 linear,mlp
+    check sm90-compiled-k32 emu90k32 90 inner float32 linear,mlp 64 32
+    check sm90-compiled-k64 emu90k64 90 inner float32 linear 64 64
+    exit "$failed"
+) & lane2=$!
+wait "$lane1" || failed=1
+wait "$lane2" || failed=1
 echo "check-kernels: $([ "$failed" -eq 0 ] && echo 'every check passed' || echo 'FAILED') in $(($(date +%s) - start)) s"
 exit "$failed"
