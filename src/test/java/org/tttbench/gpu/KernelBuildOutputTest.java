@@ -19,12 +19,17 @@ import org.junit.jupiter.api.Test;
  */
 class KernelBuildOutputTest {
 
-    private static boolean toolchain(String tool, String... dirs) {
+    /** {@code tool} on the PATH or in one of {@code dirs}, or null. */
+    static Path tool(String tool, String... dirs) {
         for (String d : System.getenv().getOrDefault("PATH", "").split(":")) {
-            if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) return true;
+            if (!d.isEmpty() && Files.isExecutable(Path.of(d, tool))) return Path.of(d, tool);
         }
-        for (String d : dirs) if (Files.isExecutable(Path.of(d, tool))) return true;
-        return false;
+        for (String d : dirs) if (Files.isExecutable(Path.of(d, tool))) return Path.of(d, tool);
+        return null;
+    }
+
+    private static boolean toolchain(String tool, String... dirs) {
+        return tool(tool, dirs) != null;
     }
 
     private static List<String> sources() throws IOException {
