@@ -4,6 +4,7 @@
 //                                                state in shared or global memory
 //   ttt_mlp_forward_cluster{2,4}                 the same on a cluster of 2 or 4 blocks (Hopper)
 //   ttt_mlp_forward_fusedcluster{2,4,8}          eight phases a mini-batch, on a cluster (Hopper)
+//   ttt_mlp_forward_fusedlean8                   the same on a cluster of 8 in less shared memory (K = 64)
 //   ttt_mlp_backward_walk_{shared,stateglobal,global}
 //                                                the backward at any checkpoint interval: one
 //                                                block per (batch, head) walks back
@@ -56,22 +57,23 @@ constexpr int kSplitW2 = TTT_MLP_SPLIT_W2;  // split inside a block of the F1 re
 // the state W1 [F][F1c+4], b1 [F1c], W2 [F1c][F+4], b2 [F] with F1c = 4F / C; the scratch.
 // A single block reads its own partial sums of X2 W2 before it writes those of XB W2, so they
 // share a buffer; in a cluster the others may still be reading the first: SETS = min(C, 2).
+// SPLIT: the split of those two products inside a block (TTT_MLP_SPLIT_W2, or 1).
 // Each formula is written once, over the shares F1C = 4F / C and SETS, which the kernels' layout
 // functions hold in variables of their own (so the compiler sees the expressions it always
 // has) and the descriptors expand in line.
 #define TTT_MLP_STATE_FLOATS_(F, F1C) ((F) * ((F1C) + 4) + (F1C) + (F1C) * ((F) + 4) + (F))
-#define TTT_MLP_SCRATCH_FLOATS_(F, K, F1C, SETS) \
-    ((5 + (SETS) * TTT_MLP_SPLIT_W2) * (K) * ((F) + 4) + 3 * (K) * ((F1C) + 4) + 2 * (K) * ((K) + 4) + 2 * (K) + 2 * (F))
+#define TTT_MLP_SCRATCH_FLOATS_(F, K, F1C, SETS, SPLIT) \
+    ((5 + (SETS) * (SPLIT)) * (K) * ((F) + 4) + 3 * (K) * ((F1C) + 4) + 2 * (K) * ((K) + 4) + 2 * (K) + 2 * (F))
 #define TTT_MLP_STATE_FLOATS(F, C) TTT_MLP_STATE_FLOATS_(F, 4 * (F) / (C))
-#define TTT_MLP_SCRATCH_FLOATS(F, K, C) TTT_MLP_SCRATCH_FLOATS_(F, K, 4 * (F) / (C), min(C, 2))
+#define TTT_MLP_SCRATCH_FLOATS(F, K, C) TTT_MLP_SCRATCH_FLOATS_(F, K, 4 * (F) / (C), min(C, 2), TTT_MLP_SPLIT_W2)
 __device__ __forceinline__ int mlp_state_floats(int F, int C) {
     const int F1c = 4 * F / C;
     return TTT_MLP_STATE_FLOATS_(F, F1c);
 }
-__device__ __forceinline__ int mlp_scratch_floats(int F, int K, int C) {
+__device__ __forceinline__ int mlp_scratch_floats(int F, int K, int C, int split = kSplitW2) {
     const int F1c = 4 * F / C;
     const int partial_sets = C == 1 ? 1 : 2;  // min(C, 2)
-    return TTT_MLP_SCRATCH_FLOATS_(F, K, F1c, partial_sets);
+    return TTT_MLP_SCRATCH_FLOATS_(F, K, F1c, partial_sets, split);
 }
 
 // A barrier for the whole cluster (which also orders shared memory across it), or for the block.
@@ -413,11 +415,13 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
 }
 
 // The scratch of mlp_fused_scan, in floats: mlp_scan's, with a second set of Q, K, V - K
-// [K][F+4] and of the learning rates [K].
+// [K][F+4] and of the learning rates [K]; lean (one set of each, no split of W2 inside a
+// block): mlp_scan's without the split.
 #define TTT_MLP_FUSED_SCRATCH_FLOATS_(SCRATCH, F, K) ((SCRATCH) + 3 * (K) * ((F) + 4) + (K))
 #define TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, C) TTT_MLP_FUSED_SCRATCH_FLOATS_(TTT_MLP_SCRATCH_FLOATS(F, K, C), F, K)
-__device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C) {
-    return TTT_MLP_FUSED_SCRATCH_FLOATS_(mlp_scratch_floats(F, K, C), F, K);
+#define TTT_MLP_LEAN_SCRATCH_FLOATS(F, K, C) TTT_MLP_SCRATCH_FLOATS_(F, K, 4 * (F) / (C), min(C, 2), 1)
+__device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C, bool lean = false) {
+    return lean ? mlp_scratch_floats(F, K, C, 1) : TTT_MLP_FUSED_SCRATCH_FLOATS_(mlp_scratch_floats(F, K, C), F, K);
 }
 
 // TTT-MLP in eight phases a mini-batch instead of ten, on one block or a cluster of C: the
@@ -434,9 +438,13 @@ __device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C) {
 //   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
 //   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)     (own output rows)
 //   H: ZB2 += NM G2 (own output rows); W2 -= X2^T EG2; b2 -= sum EG2
+// LEAN, for mini-batches whose double-buffered layout does not fit (K = 64): one set of inputs,
+// the next mini-batch's issued after phase C and landing after a ninth phase
+//   I: out rows of mini-batch n (own rows)
+// and no split of W2 inside a block (at K = 64 the products have a tile a thread without it).
 // FF, KK > 0 fix F and K at compile time (and the block at TTT_SCAN_THREADS threads); 0 takes
 // them from the arguments.
-template <typename T, int C, int FF, int KK>
+template <typename T, int C, bool LEAN, int FF, int KK>
 __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                                const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ w1,
                                const T* __restrict__ b1, const T* __restrict__ w2, const T* __restrict__ b2,
@@ -446,6 +454,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                                float eps) {
     constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;
     constexpr int kNt = TTT_SCAN_THREADS;
+    constexpr int kSets = LEAN ? 1 : 2;  // sets of inputs
+    constexpr int kSplit = LEAN ? 1 : kSplitW2;
     // As in linear_fused_scan, with a row's share of a lane a whole number of float4.
     constexpr int kKK = KK > 0 ? KK : 1;
     constexpr int kG0 = kNt / kKK;
@@ -473,10 +483,10 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     T* out_bh = out + (long)b * seq_len * dim + (long)h * F_arg;
 
     const int state_floats = mlp_state_floats(F, C);
-    const int need_smem = 4 * (state_floats + mlp_fused_scratch_floats(F, K, C));
+    const int need_smem = 4 * (state_floats + mlp_fused_scratch_floats(F, K, C, LEAN));
     // Every block of a cluster sees the same arguments, so all return here or none does.
     if ((kFixed && (F_arg != FF || K_arg != KK || (int)blockDim.x != kNt || kG > warpSize)) || K % 4 != 0
-        || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || F1c % (4 * kSplitW2) != 0
+        || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || F1c % (4 * kSplit) != 0
         || need_smem > smem_bytes || ws_floats != 0 || (C > 1 && !TTT_HAS_CLUSTERS)) {
         poison_output(out_bh, seq_len, dim, F_arg);
         return;
@@ -490,18 +500,18 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     float* B1 = W1 + F * ld1;           // [F1c]
     float* W2 = B1 + F1c;               // [F1c][ld]  rows coff .. coff + F1c of W2
     float* B2 = W2 + F1c * ld;          // [F]
-    float* inputs = smem + state_floats;  // two sets of Q, K, T [K][ld]: T is V - K, ZB2 from phase G on
-    float* G2 = inputs + 6 * kf;        // [K][ld] Z2, then G2
+    float* inputs = smem + state_floats;  // kSets sets of Q, K, T [K][ld]: T is V - K, ZB2 from phase G on
+    float* G2 = inputs + kSets * 3 * kf;  // [K][ld] Z2, then G2
     float* EG2 = G2 + kf;               // [K][ld]
-    float* PB = EG2 + kf;               // [kSplitW2][K][ld] partial sums of X2 W2
-    float* PF = C == 1 ? PB : PB + kSplitW2 * kf;  // [kSplitW2][K][ld] partial sums of XB W2
-    float* X2 = PF + kSplitW2 * kf;     // [K][ld1]
+    float* PB = EG2 + kf;               // [kSplit][K][ld] partial sums of X2 W2
+    float* PF = C == 1 ? PB : PB + kSplit * kf;  // [kSplit][K][ld] partial sums of XB W2
+    float* X2 = PF + kSplit * kf;     // [K][ld1]
     float* GP = X2 + K * ld1;           // [K][ld1] gelu'(Z1), then G1
     float* XB = GP + K * ld1;           // [K][ld1]
     float* NM = XB + K * ld1;           // [K][ldm]
     float* PA = NM + K * ldm;           // [K][ldm] this block's part of XB X2^T
-    float* lr_sets = PA + K * ldm;      // two sets of [K]
-    float* tok_s = lr_sets + 2 * K;     // [K]
+    float* lr_sets = PA + K * ldm;      // kSets sets of [K]
+    float* tok_s = lr_sets + kSets * K;  // [K]
     float* gam = tok_s + K;             // [F]
     float* bet = gam + F;               // [F]
 
@@ -520,7 +530,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     const int tiles_w = (F / 4) * (F1c / 4);          // 4x4 tiles of [F, F1c] and [F1c, F]
     const int own = (K - rank + C - 1) / C;           // this block's output rows rank, rank + C, ...
     const int own_tiles = own * (F / 4);              // 1x4 tiles of those rows of [K, F]
-    const int split_b = F1c / kSplitW2;
+    const int split_b = F1c / kSplit;
     const int state_size = F * F1 + F1 + F1 * F + F;  // TTT_MLP_PACKED_STATE_FLOATS(F)
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
@@ -556,8 +566,30 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
     };
 
+    // The next mini-batch's inputs: issued (registers, or a staging copy) and later landed in the
+    // set of mini-batch n + 1.
+    auto issue_next = [&](long next, int n) {
+        if constexpr (kFixed) {
+            fixed_loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K);
+        } else if (loader.staged) {
+            loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
+        }
+    };
+    auto land_next = [&](long next, int n) {
+        float* nq = inputs + ((n + 1) % kSets) * 3 * kf;
+        float* nlr = lr_sets + ((n + 1) % kSets) * K;
+        if constexpr (kFixed) {
+            fixed_loader.retire(nq, nq + kf, nq + 2 * kf, nlr, ld);
+        } else if (loader.staged) {
+            loader.retire(nq, nq + kf, nq + 2 * kf, nlr, K, F, ld);
+        } else {
+            loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + kf, nq + 2 * kf, nlr, K, F,
+                        ld);
+        }
+    };
+
     for (int n = 0; n < mini_batches; ++n) {
-        const int set = n & 1;
+        const int set = n % kSets;
         float* Qs = inputs + set * 3 * kf;
         float* Ks = Qs + kf;            // scaled by eta_last in phase B
         float* Ts = Ks + kf;
@@ -565,13 +597,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         const float* lr_s = lr_sets + set * K;
         const bool more = n + 1 < mini_batches;
         const long next = in_bh + (long)(n + 1) * K * F;
-        if (more) {
-            if constexpr (kFixed) {
-                fixed_loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K);
-            } else if (loader.staged) {
-                loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, K);
-            }
-        }
+        if (!LEAN && more) issue_next(next, n);
         if (checkpoints != nullptr && n % interval == 0) {
             float* dst = checkpoints + ((long)(n / interval) * (gridDim.x / C) + bh) * state_size;
             pack_rows_strided(dst + coff, F1, W1, F, F1c, ld1);
@@ -597,7 +623,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
         eta_attention(NM, ldm, Qs, ld, Ks, ld, F, tok_s, lr_s, K);
         if constexpr (!kFixed) rows_axpy(Ts, Ks, K, F, ld);
-        if (n > 0) {
+        if (!LEAN && n > 0) {
             const float* prev = inputs + (set ^ 1) * 3 * kf;
             out_rows(prev + 2 * kf, prev, out_bh + (long)(n - 1) * K * dim);
         }
@@ -605,7 +631,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         TTT_PHASE(0);
 
         // B: PB[s] = X2 W2 over part s of this block's F1c; K rows scaled by eta_last.
-        for (int u = tid; u < kSplitW2 * tiles_b; u += nt) {
+        for (int u = tid; u < kSplit * tiles_b; u += nt) {
             const int s = u / tiles_b;
             const Tile<false, 2> t(u - s * tiles_b, K, F);
             float acc[2][4];
@@ -619,7 +645,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         TTT_PHASE(1);
 
         // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2; the
-        // next inputs into the other set (its last reader was phase A's output rows).
+        // next inputs into the other set (its last reader was phase A's output rows), or (LEAN)
+        // issued after it.
         {
             const float tok_last = tok_s[K - 1];
             if constexpr (kFixed) {
@@ -632,7 +659,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     for (int q = 0; q < C; ++q) {
                         const float* P = remote<C>(PB, q);
 #pragma unroll
-                        for (int s = 0; s < kSplitW2; ++s) {
+                        for (int s = 0; s < kSplit; ++s) {
                             const float4 p = *reinterpret_cast<const float4*>(P + s * kf + row * ld + o + e);
                             z.x += p.x; z.y += p.y; z.z += p.z; z.w += p.w;
                         }
@@ -653,7 +680,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                             for (int q = 0; q < C; ++q) {
                                 const float* P = remote<C>(PB, q);
 #pragma unroll
-                                for (int s = 0; s < kSplitW2; ++s) z += P[s * kf + row * ld + f];
+                                for (int s = 0; s < kSplit; ++s) z += P[s * kf + row * ld + f];
                             }
                             G2[row * ld + f] = z;
                         }
@@ -663,20 +690,10 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                 }
             }
         }
-        if (more) {
-            float* nq = inputs + (set ^ 1) * 3 * kf;
-            float* nlr = lr_sets + (set ^ 1) * K;
-            if constexpr (kFixed) {
-                fixed_loader.retire(nq, nq + kf, nq + 2 * kf, nlr, ld);
-            } else if (loader.staged) {
-                loader.retire(nq, nq + kf, nq + 2 * kf, nlr, K, F, ld);
-            } else {
-                loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + kf, nq + 2 * kf, nlr, K,
-                            F, ld);
-            }
-        }
+        if (!LEAN && more) land_next(next, n);
         __syncthreads();
         TTT_PHASE(2);
+        if (LEAN && more) issue_next(next, n);
 
         // D: G1 = (G2 W2^T) o gelu'(Z1), in place of GP.
         for (int u = tid; u < tiles_a; u += nt) {
@@ -709,8 +726,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 
         // F: PF[s] = XB W2 over part s of F1c; W1 -= Ks^T G1; this block's part of XB X2^T;
         // b1 -= sum eta_last G1.
-        for (int u = tid; u < kSplitW2 * tiles_b + tiles_w; u += nt) {
-            if (u < kSplitW2 * tiles_b) {
+        for (int u = tid; u < kSplit * tiles_b + tiles_w; u += nt) {
+            if (u < kSplit * tiles_b) {
                 const int s = u / tiles_b;
                 const Tile<false, 2> t(u - s * tiles_b, K, F);
                 float acc[2][4];
@@ -719,7 +736,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 #pragma unroll
                 for (int r = 0; r < 2; ++r) store4(PF + s * kf + t.row(r) * ld + t.c0, acc[r]);
             } else {
-                const Tile<true, 4> t(u - kSplitW2 * tiles_b, F, F1c);
+                const Tile<true, 4> t(u - kSplit * tiles_b, F, F1c);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, GP, ld1, t.c0, 0, K);
@@ -757,7 +774,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     for (int q = 0; q < C; ++q) {
                         const float* P = remote<C>(PF, q);
 #pragma unroll
-                        for (int p = 0; p < kSplitW2; ++p) {
+                        for (int p = 0; p < kSplit; ++p) {
                             const float4 x = *reinterpret_cast<const float4*>(P + p * kf + i * ld + f);
                             s.x += x.x; s.y += x.y; s.z += x.z; s.w += x.w;
                         }
@@ -805,10 +822,19 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
         __syncthreads();
         TTT_PHASE(7);
+
+        // I (LEAN): this mini-batch's output rows; then the next inputs land in its set.
+        if constexpr (LEAN) {
+            out_rows(ZB2, Qs, out_bh + (long)n * K * dim);
+            __syncthreads();
+            if (more) land_next(next, n);
+            __syncthreads();
+            TTT_PHASE(8);
+        }
     }
 
     // The last mini-batch's output rows.
-    {
+    if constexpr (!LEAN) {
         const float* last = inputs + ((mini_batches - 1) & 1) * 3 * kf;
         out_rows(last + 2 * kf, last, out_bh + (long)(mini_batches - 1) * K * dim);
     }
@@ -854,16 +880,18 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 TTT_SIZE(ttt_mlp_forward_fusedcluster2_has_instance, TTT_MLP_FUSED_AOT(F, K))
 TTT_SIZE(ttt_mlp_forward_fusedcluster4_has_instance, TTT_MLP_FUSED_AOT(F, K))
 TTT_SIZE(ttt_mlp_forward_fusedcluster8_has_instance, TTT_MLP_FUSED_AOT(F, K))
+TTT_SIZE(ttt_mlp_forward_fusedlean8_has_instance, TTT_MLP_FUSED_AOT(F, K))
 #define TTT_MLP_FUSED_CASE(FF, KK)                                                                              \
     if (F == (FF) && K == (KK) && blockDim.x == TTT_SCAN_THREADS) {                                            \
-        ttt_scan::mlp_fused_scan<Stored, kCluster, (FF), (KK)>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w,    \
+        ttt_scan::mlp_fused_scan<Stored, kCluster, kLean, (FF), (KK)>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w,    \
             norm_b, out, checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps); \
         return;                                                                                                 \
     }
-// ttt_mlp_forward_fusedcluster{2,4,8}_{f32,bf16,f16} (clusters, Hopper; elsewhere they only
-// poison): mlp_fused_scan, state in shared memory (ws_floats must be 0), an instance for each
-// compile-time shape above, the generic instance for the rest. The same arguments as above.
-#define TTT_MLP_FUSED_ENTRY(T, S, NAME, C, DIMS)                                                              \
+// ttt_mlp_forward_fusedcluster{2,4,8}_{f32,bf16,f16} and ttt_mlp_forward_fusedlean8_{...} (its
+// lean layout; clusters, Hopper; elsewhere they only poison): mlp_fused_scan, state in shared
+// memory (ws_floats must be 0), an instance for each compile-time shape above, the generic
+// instance for the rest. The same arguments as above.
+#define TTT_MLP_FUSED_ENTRY(T, S, NAME, C, LEAN, DIMS)                                                              \
     extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) DIMS ttt_mlp_forward_##NAME##_##S(      \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* w2, const T* b2, const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, \
@@ -871,9 +899,10 @@ TTT_SIZE(ttt_mlp_forward_fusedcluster8_has_instance, TTT_MLP_FUSED_AOT(F, K))
         int K, float eps) {                                                                                   \
         using Stored = T;                                                                                     \
         constexpr int kCluster = C;                                                                           \
+        constexpr bool kLean = LEAN;                                                                          \
         (void)workspace;                                                                                      \
         TTT_MLP_FUSED_SHAPES(TTT_MLP_FUSED_CASE)                                                              \
-        ttt_scan::mlp_fused_scan<T, C, 0, 0>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,       \
+        ttt_scan::mlp_fused_scan<T, C, LEAN, 0, 0>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,       \
             checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);            \
     }
 #define TTT_MLP(T, S)                                                                       \
@@ -883,9 +912,10 @@ TTT_SIZE(ttt_mlp_forward_fusedcluster8_has_instance, TTT_MLP_FUSED_AOT(F, K))
     TTT_MLP_ENTRY(T, S, cluster2, ttt_scan::kAllShared, 2, TTT_CLUSTER_DIMS(2))             \
     TTT_MLP_ENTRY(T, S, cluster4, ttt_scan::kAllShared, 4, TTT_CLUSTER_DIMS(4))
 #define TTT_MLP_FUSED(T, S)                                                                 \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster2, 2, TTT_CLUSTER_DIMS(2))                        \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster4, 4, TTT_CLUSTER_DIMS(4))                        \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster8, 8, TTT_CLUSTER_DIMS(8))
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster2, 2, false, TTT_CLUSTER_DIMS(2))                 \
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster4, 4, false, TTT_CLUSTER_DIMS(4))                 \
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster8, 8, false, TTT_CLUSTER_DIMS(8))                 \
+    TTT_MLP_FUSED_ENTRY(T, S, fusedlean8, 8, true, TTT_CLUSTER_DIMS(8))
 TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP)
 TTT_FOR_EACH_TYPE(TTT_MLP_FUSED)
 
@@ -901,6 +931,7 @@ TTT_LAUNCH(ttt_mlp_forward_cluster4, TTT_SCAN_THREADS, 4, PAIRS * 4, 1, 4 * (TTT
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster2, TTT_SCAN_THREADS, 2, PAIRS * 2, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 2) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 2)))
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster4, TTT_SCAN_THREADS, 4, PAIRS * 4, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 4) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 4)))
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster8, TTT_SCAN_THREADS, 8, PAIRS * 8, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 8) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 8)))
+TTT_LAUNCH(ttt_mlp_forward_fusedlean8, TTT_SCAN_THREADS, 8, PAIRS * 8, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 8) + TTT_MLP_LEAN_SCRATCH_FLOATS(F, K, 8)))
 TTT_SIZE(ttt_mlp_forward_shared_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_stateglobal_workspace_floats, TTT_MLP_STATE_FLOATS(F, 1))
 TTT_SIZE(ttt_mlp_forward_global_workspace_floats, TTT_MLP_STATE_FLOATS(F, 1) + TTT_MLP_SCRATCH_FLOATS(F, K, 1))
@@ -909,6 +940,7 @@ TTT_SIZE(ttt_mlp_forward_cluster4_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster2_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster4_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster8_workspace_floats, 0)
+TTT_SIZE(ttt_mlp_forward_fusedlean8_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_state_floats, TTT_MLP_PACKED_STATE_FLOATS(F))
 TTT_SIZE(ttt_mlp_checkpoint_slots, TTT_MLP_CHECKPOINT_SLOTS(MB, INTERVAL))
 

@@ -45,8 +45,8 @@ if [ -z "$plant" ]; then
     build emu90 90 & b90=$!
     # The fused scans compiled for one shape, as a module compiled at run time is (K = 32 has no instance of its own).
     build emu90k32 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=32" & bk32=$!
-    # TTT-Linear at K = 64, where the fused scan's row groups take two rows each in turn.
-    build emu90k64 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=64" "ttt_linear ttt_inputs elementwise norms embedding" & bk64=$!
+    # K = 64: TTT-Linear's fused scan, whose row groups take two rows each in turn, and TTT-MLP's in its lean layout.
+    build emu90k64 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=64" "ttt_linear ttt_mlp ttt_inputs elementwise norms embedding" & bk64=$!
     wait "$b90" "$bk32" "$bk64"
 fi
 wait "$b80"
@@ -81,12 +81,13 @@ fi
 (
     check sm90-cluster-scans emu90 90 inner bfloat16 mlp
     check sm80-problems-model emu80 80 problem,model float32 linear,mlp
+    check sm90-generic-k64 emu90 90 inner float32 mlp 64 64
     exit "$failed"
 ) & lane1=$!
 (
     check sm80-ops-scans emu80 80 ops,inner bfloat16 linear,mlp
     check sm90-compiled-k32 emu90k32 90 inner float32 linear,mlp 64 32
-    check sm90-compiled-k64 emu90k64 90 inner float32 linear 64 64
+    check sm90-compiled-k64 emu90k64 90 inner float32 linear,mlp 64 64
     exit "$failed"
 ) & lane2=$!
 wait "$lane1" || failed=1

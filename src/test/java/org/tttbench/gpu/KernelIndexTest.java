@@ -78,4 +78,25 @@ class KernelIndexTest {
             assertTrue(bytes > 64L << 20, "F " + fk[0] + " K " + fk[1] + ": " + bytes);
         }
     }
+
+    /**
+     * The TTT-MLP fused forward on a cluster of 8 in its lean layout fits an sm_90 block at K = 64,
+     * F = 64, where the double-buffered layout does not: the variant table's second row runs there
+     * and nowhere the first one fits.
+     */
+    @Test
+    void theLeanForwardFitsWhereTheDoubleBufferedOneDoesNot() {
+        KernelIndex i = KernelIndex.packaged();
+        Assumptions.assumeFalse(i.launches().isEmpty(), "no kernels built (kernels.skip)");
+        KernelIndex.Launch fused = i.launch("ttt_mlp_forward_fusedcluster8");
+        KernelIndex.Launch lean = i.launch("ttt_mlp_forward_fusedlean8");
+        LaunchVars k64 = LaunchVars.of("F", 64).and("K", 64).and("PAIRS", 12);
+        assertTrue(fused.sharedBytes().eval(k64) > 232448, "double-buffered at K = 64");
+        assertTrue(lean.sharedBytes().eval(k64) <= 232448, "lean at K = 64");
+        for (int k : new int[] {8, 16, 32}) {
+            LaunchVars v = LaunchVars.of("F", 64).and("K", k).and("PAIRS", 12);
+            assertTrue(fused.sharedBytes().eval(v) <= 232448, "double-buffered at K = " + k);
+            assertTrue(lean.sharedBytes().eval(v) < fused.sharedBytes().eval(v), "lean is smaller at K = " + k);
+        }
+    }
 }
