@@ -3,8 +3,7 @@
 //   ttt_mlp_forward_{shared,stateglobal,global}  the ten-phase scan, one block per (batch, head),
 //                                                state in shared or global memory
 //   ttt_mlp_forward_cluster{2,4}                 the same on a cluster of 2 or 4 blocks (Hopper)
-//   ttt_mlp_forward_fusedcluster{2,4,8}          eight phases a mini-batch, on a cluster (Hopper)
-//   ttt_mlp_forward_fusedlean8                   the same on a cluster of 8 in less shared memory (K = 64)
+//   ttt_mlp_forward_fusedcluster{2,4,8}          nine phases a mini-batch, on a cluster (Hopper)
 //   ttt_mlp_backward_walk_{shared,stateglobal,global}
 //                                                the backward at any checkpoint interval: one
 //                                                block per (batch, head) walks back
@@ -414,37 +413,30 @@ __device__ void mlp_scan(const T* __restrict__ xq, const T* __restrict__ xk, con
     if (C > 1) cluster_barrier<C>();
 }
 
-// The scratch of mlp_fused_scan, in floats: mlp_scan's, with a second set of Q, K, V - K
-// [K][F+4] and of the learning rates [K]; lean (one set of each, no split of W2 inside a
-// block): mlp_scan's without the split.
-#define TTT_MLP_FUSED_SCRATCH_FLOATS_(SCRATCH, F, K) ((SCRATCH) + 3 * (K) * ((F) + 4) + (K))
-#define TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, C) TTT_MLP_FUSED_SCRATCH_FLOATS_(TTT_MLP_SCRATCH_FLOATS(F, K, C), F, K)
-#define TTT_MLP_LEAN_SCRATCH_FLOATS(F, K, C) TTT_MLP_SCRATCH_FLOATS_(F, K, 4 * (F) / (C), min(C, 2), 1)
-__device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C, bool lean = false) {
-    return lean ? mlp_scratch_floats(F, K, C, 1) : TTT_MLP_FUSED_SCRATCH_FLOATS_(mlp_scratch_floats(F, K, C), F, K);
-}
+// The scratch of mlp_fused_scan, in floats: mlp_scan's without the split of W2 inside a block.
+#define TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, C) TTT_MLP_SCRATCH_FLOATS_(F, K, 4 * (F) / (C), min(C, 2), 1)
+__device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C) { return mlp_scratch_floats(F, K, C, 1); }
 
-// TTT-MLP in eight phases a mini-batch instead of ten, on one block or a cluster of C: the
-// inputs are double-buffered by mini-batch parity, so the next mini-batch's inputs land during
-// the lnL2grad phase (C) instead of a phase of their own, and a mini-batch's output rows (which
-// need only its ZB2 and Q) are computed in the next mini-batch's first phase, beside its
-// products. ZB2 and the second NM are not part of the state, so a block of a cluster forms
-// them only for its own output rows, and the cluster's partial sums are read as float4. Phases:
-//   A: X2, GP from Z1 = K W1 + b1; NM; (V - K); out rows of mini-batch n-1; next loads issued
+// TTT-MLP in nine phases a mini-batch instead of ten, on one block or a cluster of C: the next
+// mini-batch's inputs are issued after phase C (into registers, or a staging copy) and land in
+// the one set of inputs once the last phase has read this mini-batch's, so their latency hides
+// behind six phases of products instead of a phase of their own. ZB2 and the
+// second NM are not part of the state, so a block of a cluster forms them only for its own
+// output rows, and the cluster's partial sums are read as float4. Phases:
+//   A: X2, GP from Z1 = K W1 + b1; NM; (V - K)
 //   B: partial sums of X2 W2; K rows scaled by eta_last                       [cluster barrier]
-//   C: G2 = lnL2grad(X2 W2 + b2, V - K), EG2; the next inputs into the other set
+//   C: G2 = lnL2grad(X2 W2 + b2, V - K), EG2; then the next inputs issued
 //   D: G1 = (G2 W2^T) o GP
 //   E: XB = gelu(Q W1 + b1 + NM G1)
 //   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
 //   G: ZB2 = XB W2 + b2; NM = -eta o (tril(XB X2^T) + 1)     (own output rows)
 //   H: ZB2 += NM G2 (own output rows); W2 -= X2^T EG2; b2 -= sum EG2
-// LEAN, for mini-batches whose double-buffered layout does not fit (K = 64): one set of inputs,
-// the next mini-batch's issued after phase C and landing after a ninth phase
-//   I: out rows of mini-batch n (own rows)
-// and no split of W2 inside a block (at K = 64 the products have a tile a thread without it).
+//   I: out rows (own rows); then the next inputs land
+// Unlike mlp_scan, the products X2 W2 and XB W2 are not split inside a block: the partial sums
+// of a cluster are then C, not 2C, reads an element (measurements in docs/perf.md).
 // FF, KK > 0 fix F and K at compile time (and the block at TTT_SCAN_THREADS threads); 0 takes
 // them from the arguments.
-template <typename T, int C, bool LEAN, int FF, int KK>
+template <typename T, int C, int FF, int KK>
 __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ xk, const T* __restrict__ xv,
                                const T* __restrict__ lr, const T* __restrict__ tok, const T* __restrict__ w1,
                                const T* __restrict__ b1, const T* __restrict__ w2, const T* __restrict__ b2,
@@ -454,8 +446,6 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                                float eps) {
     constexpr int TRA = C == 1 ? 4 : C == 2 ? 2 : 1;
     constexpr int kNt = TTT_SCAN_THREADS;
-    constexpr int kSets = LEAN ? 1 : 2;  // sets of inputs
-    constexpr int kSplit = LEAN ? 1 : kSplitW2;
     // As in linear_fused_scan, with a row's share of a lane a whole number of float4.
     constexpr int kKK = KK > 0 ? KK : 1;
     constexpr int kG0 = kNt / kKK;
@@ -483,10 +473,10 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     T* out_bh = out + (long)b * seq_len * dim + (long)h * F_arg;
 
     const int state_floats = mlp_state_floats(F, C);
-    const int need_smem = 4 * (state_floats + mlp_fused_scratch_floats(F, K, C, LEAN));
+    const int need_smem = 4 * (state_floats + mlp_fused_scratch_floats(F, K, C));
     // Every block of a cluster sees the same arguments, so all return here or none does.
     if ((kFixed && (F_arg != FF || K_arg != KK || (int)blockDim.x != kNt || kG > warpSize)) || K % 4 != 0
-        || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || F1c % (4 * kSplit) != 0
+        || F % 4 != 0 || F > kRowElems * warpSize || seq_len % K != 0 || F1c % 4 != 0
         || need_smem > smem_bytes || ws_floats != 0 || (C > 1 && !TTT_HAS_CLUSTERS)) {
         poison_output(out_bh, seq_len, dim, F_arg);
         return;
@@ -500,18 +490,21 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     float* B1 = W1 + F * ld1;           // [F1c]
     float* W2 = B1 + F1c;               // [F1c][ld]  rows coff .. coff + F1c of W2
     float* B2 = W2 + F1c * ld;          // [F]
-    float* inputs = smem + state_floats;  // kSets sets of Q, K, T [K][ld]: T is V - K, ZB2 from phase G on
-    float* G2 = inputs + kSets * 3 * kf;  // [K][ld] Z2, then G2
+    float* Qs = smem + state_floats;    // [K][ld]
+    float* Ks = Qs + kf;                // [K][ld] scaled by eta_last in phase B
+    float* Ts = Ks + kf;                // [K][ld] V - K, then ZB2 from phase G on
+    float* ZB2 = Ts;
+    float* G2 = Ts + kf;                // [K][ld] Z2, then G2
     float* EG2 = G2 + kf;               // [K][ld]
-    float* PB = EG2 + kf;               // [kSplit][K][ld] partial sums of X2 W2
-    float* PF = C == 1 ? PB : PB + kSplit * kf;  // [kSplit][K][ld] partial sums of XB W2
-    float* X2 = PF + kSplit * kf;     // [K][ld1]
+    float* PB = EG2 + kf;               // [K][ld] partial sums of X2 W2
+    float* PF = C == 1 ? PB : PB + kf;  // [K][ld] partial sums of XB W2
+    float* X2 = PF + kf;                // [K][ld1]
     float* GP = X2 + K * ld1;           // [K][ld1] gelu'(Z1), then G1
     float* XB = GP + K * ld1;           // [K][ld1]
     float* NM = XB + K * ld1;           // [K][ldm]
     float* PA = NM + K * ldm;           // [K][ldm] this block's part of XB X2^T
-    float* lr_sets = PA + K * ldm;      // kSets sets of [K]
-    float* tok_s = lr_sets + kSets * K;  // [K]
+    float* lr_s = PA + K * ldm;         // [K]
+    float* tok_s = lr_s + K;            // [K]
     float* gam = tok_s + K;             // [F]
     float* bet = gam + F;               // [F]
 
@@ -530,7 +523,6 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     const int tiles_w = (F / 4) * (F1c / 4);          // 4x4 tiles of [F, F1c] and [F1c, F]
     const int own = (K - rank + C - 1) / C;           // this block's output rows rank, rank + C, ...
     const int own_tiles = own * (F / 4);              // 1x4 tiles of those rows of [K, F]
-    const int split_b = F1c / kSplit;
     const int state_size = F * F1 + F1 + F1 * F + F;  // TTT_MLP_PACKED_STATE_FLOATS(F)
     const int mini_batches = seq_len / K;
     const long in_bh = (long)bh * seq_len * F;
@@ -540,10 +532,9 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
     FixedLoader<T, kFixed ? FF : 4 * (int)(16 / sizeof(T)), kFixed ? KK : 4, kNt> fixed_loader;
     if constexpr (kFixed) {
         fixed_loader.issue(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh);
-        fixed_loader.retire(inputs, inputs + kf, inputs + 2 * kf, lr_sets, ld);
+        fixed_loader.retire(Qs, Ks, Ts, lr_s, ld);
     } else {
-        loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, inputs, inputs + kf, inputs + 2 * kf, lr_sets, K, F,
-                    ld);
+        loader.load(xq + in_bh, xk + in_bh, xv + in_bh, lr_bh, Qs, Ks, Ts, lr_s, K, F, ld);
     }
     __syncthreads();
     TTT_PHASE_START;
@@ -566,8 +557,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
     };
 
-    // The next mini-batch's inputs: issued (registers, or a staging copy) and later landed in the
-    // set of mini-batch n + 1.
+    // The next mini-batch's inputs: issued (registers, or a staging copy), later landed in place
+    // of this one's.
     auto issue_next = [&](long next, int n) {
         if constexpr (kFixed) {
             fixed_loader.issue(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K);
@@ -576,28 +567,18 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
     };
     auto land_next = [&](long next, int n) {
-        float* nq = inputs + ((n + 1) % kSets) * 3 * kf;
-        float* nlr = lr_sets + ((n + 1) % kSets) * K;
         if constexpr (kFixed) {
-            fixed_loader.retire(nq, nq + kf, nq + 2 * kf, nlr, ld);
+            fixed_loader.retire(Qs, Ks, Ts, lr_s, ld);
         } else if (loader.staged) {
-            loader.retire(nq, nq + kf, nq + 2 * kf, nlr, K, F, ld);
+            loader.retire(Qs, Ks, Ts, lr_s, K, F, ld);
         } else {
-            loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, nq, nq + kf, nq + 2 * kf, nlr, K, F,
-                        ld);
+            loader.load(xq + next, xk + next, xv + next, lr_bh + (n + 1) * K, Qs, Ks, Ts, lr_s, K, F, ld);
         }
     };
 
     for (int n = 0; n < mini_batches; ++n) {
-        const int set = n % kSets;
-        float* Qs = inputs + set * 3 * kf;
-        float* Ks = Qs + kf;            // scaled by eta_last in phase B
-        float* Ts = Ks + kf;
-        float* ZB2 = Ts;
-        const float* lr_s = lr_sets + set * K;
         const bool more = n + 1 < mini_batches;
         const long next = in_bh + (long)(n + 1) * K * F;
-        if (!LEAN && more) issue_next(next, n);
         if (checkpoints != nullptr && n % interval == 0) {
             float* dst = checkpoints + ((long)(n / interval) * (gridDim.x / C) + bh) * state_size;
             pack_rows_strided(dst + coff, F1, W1, F, F1c, ld1);
@@ -606,7 +587,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
             if (rank == 0) pack_rows_strided(dst + F * F1 + F1 + F1 * F, F, B2, 1, F, F);
         }
 
-        // A: X2, GP from Z1 = K W1 + b1; NM from Q K^T; the previous mini-batch's output rows.
+        // A: X2, GP from Z1 = K W1 + b1; NM from Q K^T.
         for (int u = tid; u < tiles_a; u += nt) {
             const Tile<false, TRA> t(u, K, F1c);
             float acc[TRA][4];
@@ -623,30 +604,24 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         }
         eta_attention(NM, ldm, Qs, ld, Ks, ld, F, tok_s, lr_s, K);
         if constexpr (!kFixed) rows_axpy(Ts, Ks, K, F, ld);
-        if (!LEAN && n > 0) {
-            const float* prev = inputs + (set ^ 1) * 3 * kf;
-            out_rows(prev + 2 * kf, prev, out_bh + (long)(n - 1) * K * dim);
-        }
         __syncthreads();
         TTT_PHASE(0);
 
-        // B: PB[s] = X2 W2 over part s of this block's F1c; K rows scaled by eta_last.
-        for (int u = tid; u < kSplit * tiles_b; u += nt) {
-            const int s = u / tiles_b;
-            const Tile<false, 2> t(u - s * tiles_b, K, F);
+        // B: PB = X2 W2 over this block's F1c; K rows scaled by eta_last.
+        for (int u = tid; u < tiles_b; u += nt) {
+            const Tile<false, 2> t(u, K, F);
             float acc[2][4];
             zero(acc);
-            tile_mma<false, false, 2>(acc, X2, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
+            tile_mma<false, false, 2>(acc, X2, ld1, t.r0, t.rs, W2, ld, t.c0, 0, F1c);
 #pragma unroll
-            for (int r = 0; r < 2; ++r) store4(PB + s * kf + t.row(r) * ld + t.c0, acc[r]);
+            for (int r = 0; r < 2; ++r) store4(PB + t.row(r) * ld + t.c0, acc[r]);
         }
         scale_rows(Ks, lr_s, tok_s[K - 1], K, F, ld);
         cluster_barrier<C>();
         TTT_PHASE(1);
 
-        // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2; the
-        // next inputs into the other set (its last reader was phase A's output rows), or (LEAN)
-        // issued after it.
+        // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2; then
+        // the next inputs issued.
         {
             const float tok_last = tok_s[K - 1];
             if constexpr (kFixed) {
@@ -657,12 +632,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     float4 z = *reinterpret_cast<const float4*>(B2 + o + e);
 #pragma unroll
                     for (int q = 0; q < C; ++q) {
-                        const float* P = remote<C>(PB, q);
-#pragma unroll
-                        for (int s = 0; s < kSplit; ++s) {
-                            const float4 p = *reinterpret_cast<const float4*>(P + s * kf + row * ld + o + e);
-                            z.x += p.x; z.y += p.y; z.z += p.z; z.w += p.w;
-                        }
+                        const float4 p = *reinterpret_cast<const float4*>(remote<C>(PB, q) + row * ld + o + e);
+                        z.x += p.x; z.y += p.y; z.z += p.z; z.w += p.w;
                     }
                     *reinterpret_cast<float4*>(G2 + row * ld + o + e) = z;
                 }
@@ -677,11 +648,7 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                         for (int f = rg.lane; f < F; f += rg.g) {
                             float z = B2[f];
 #pragma unroll
-                            for (int q = 0; q < C; ++q) {
-                                const float* P = remote<C>(PB, q);
-#pragma unroll
-                                for (int s = 0; s < kSplit; ++s) z += P[s * kf + row * ld + f];
-                            }
+                            for (int q = 0; q < C; ++q) z += remote<C>(PB, q)[row * ld + f];
                             G2[row * ld + f] = z;
                         }
                     }
@@ -690,10 +657,9 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                 }
             }
         }
-        if (!LEAN && more) land_next(next, n);
         __syncthreads();
         TTT_PHASE(2);
-        if (LEAN && more) issue_next(next, n);
+        if (more) issue_next(next, n);
 
         // D: G1 = (G2 W2^T) o gelu'(Z1), in place of GP.
         for (int u = tid; u < tiles_a; u += nt) {
@@ -724,19 +690,18 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         __syncthreads();
         TTT_PHASE(4);
 
-        // F: PF[s] = XB W2 over part s of F1c; W1 -= Ks^T G1; this block's part of XB X2^T;
+        // F: PF = XB W2 over this block's F1c; W1 -= Ks^T G1; this block's part of XB X2^T;
         // b1 -= sum eta_last G1.
-        for (int u = tid; u < kSplit * tiles_b + tiles_w; u += nt) {
-            if (u < kSplit * tiles_b) {
-                const int s = u / tiles_b;
-                const Tile<false, 2> t(u - s * tiles_b, K, F);
+        for (int u = tid; u < tiles_b + tiles_w; u += nt) {
+            if (u < tiles_b) {
+                const Tile<false, 2> t(u, K, F);
                 float acc[2][4];
                 zero(acc);
-                tile_mma<false, false, 2>(acc, XB, ld1, t.r0, t.rs, W2, ld, t.c0, s * split_b, (s + 1) * split_b);
+                tile_mma<false, false, 2>(acc, XB, ld1, t.r0, t.rs, W2, ld, t.c0, 0, F1c);
 #pragma unroll
-                for (int r = 0; r < 2; ++r) store4(PF + s * kf + t.row(r) * ld + t.c0, acc[r]);
+                for (int r = 0; r < 2; ++r) store4(PF + t.row(r) * ld + t.c0, acc[r]);
             } else {
-                const Tile<true, 4> t(u - kSplit * tiles_b, F, F1c);
+                const Tile<true, 4> t(u - tiles_b, F, F1c);
                 float acc[4][4];
                 zero(acc);
                 tile_mma<true, false, 4>(acc, Ks, ld, t.r0, t.rs, GP, ld1, t.c0, 0, K);
@@ -772,12 +737,8 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     float4 s = *reinterpret_cast<const float4*>(B2 + f);
 #pragma unroll
                     for (int q = 0; q < C; ++q) {
-                        const float* P = remote<C>(PF, q);
-#pragma unroll
-                        for (int p = 0; p < kSplit; ++p) {
-                            const float4 x = *reinterpret_cast<const float4*>(P + p * kf + i * ld + f);
-                            s.x += x.x; s.y += x.y; s.z += x.z; s.w += x.w;
-                        }
+                        const float4 x = *reinterpret_cast<const float4*>(remote<C>(PF, q) + i * ld + f);
+                        s.x += x.x; s.y += x.y; s.z += x.z; s.w += x.w;
                     }
                     *reinterpret_cast<float4*>(ZB2 + i * ld + f) = s;
                 } else {
@@ -823,21 +784,14 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         __syncthreads();
         TTT_PHASE(7);
 
-        // I (LEAN): this mini-batch's output rows; then the next inputs land in its set.
-        if constexpr (LEAN) {
-            out_rows(ZB2, Qs, out_bh + (long)n * K * dim);
-            __syncthreads();
-            if (more) land_next(next, n);
-            __syncthreads();
-            TTT_PHASE(8);
-        }
+        // I: this mini-batch's output rows; then the next inputs land in place of its own.
+        out_rows(ZB2, Qs, out_bh + (long)n * K * dim);
+        __syncthreads();
+        if (more) land_next(next, n);
+        __syncthreads();
+        TTT_PHASE(8);
     }
 
-    // The last mini-batch's output rows.
-    if constexpr (!LEAN) {
-        const float* last = inputs + ((mini_batches - 1) & 1) * 3 * kf;
-        out_rows(last + 2 * kf, last, out_bh + (long)(mini_batches - 1) * K * dim);
-    }
     if (last_state != nullptr) {
         float* dst = last_state + (long)bh * state_size;
         pack_rows_strided(dst + coff, F1, W1, F, F1c, ld1);
@@ -880,18 +834,16 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
 TTT_SIZE(ttt_mlp_forward_fusedcluster2_has_instance, TTT_MLP_FUSED_AOT(F, K))
 TTT_SIZE(ttt_mlp_forward_fusedcluster4_has_instance, TTT_MLP_FUSED_AOT(F, K))
 TTT_SIZE(ttt_mlp_forward_fusedcluster8_has_instance, TTT_MLP_FUSED_AOT(F, K))
-TTT_SIZE(ttt_mlp_forward_fusedlean8_has_instance, TTT_MLP_FUSED_AOT(F, K))
 #define TTT_MLP_FUSED_CASE(FF, KK)                                                                              \
     if (F == (FF) && K == (KK) && blockDim.x == TTT_SCAN_THREADS) {                                            \
-        ttt_scan::mlp_fused_scan<Stored, kCluster, kLean, (FF), (KK)>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w,    \
+        ttt_scan::mlp_fused_scan<Stored, kCluster, (FF), (KK)>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w,    \
             norm_b, out, checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps); \
         return;                                                                                                 \
     }
-// ttt_mlp_forward_fusedcluster{2,4,8}_{f32,bf16,f16} and ttt_mlp_forward_fusedlean8_{...} (its
-// lean layout; clusters, Hopper; elsewhere they only poison): mlp_fused_scan, state in shared
-// memory (ws_floats must be 0), an instance for each compile-time shape above, the generic
-// instance for the rest. The same arguments as above.
-#define TTT_MLP_FUSED_ENTRY(T, S, NAME, C, LEAN, DIMS)                                                              \
+// ttt_mlp_forward_fusedcluster{2,4,8}_{f32,bf16,f16} (clusters, Hopper; elsewhere they only
+// poison): mlp_fused_scan, state in shared memory (ws_floats must be 0), an instance for each
+// compile-time shape above, the generic instance for the rest. The same arguments as above.
+#define TTT_MLP_FUSED_ENTRY(T, S, NAME, C, DIMS)                                                              \
     extern "C" __global__ void __launch_bounds__(TTT_SCAN_THREADS, 1) DIMS ttt_mlp_forward_##NAME##_##S(      \
         const T* xq, const T* xk, const T* xv, const T* lr, const T* tok, const T* w1, const T* b1,           \
         const T* w2, const T* b2, const T* norm_w, const T* norm_b, T* out, float* checkpoints, int interval, \
@@ -899,10 +851,9 @@ TTT_SIZE(ttt_mlp_forward_fusedlean8_has_instance, TTT_MLP_FUSED_AOT(F, K))
         int K, float eps) {                                                                                   \
         using Stored = T;                                                                                     \
         constexpr int kCluster = C;                                                                           \
-        constexpr bool kLean = LEAN;                                                                          \
         (void)workspace;                                                                                      \
         TTT_MLP_FUSED_SHAPES(TTT_MLP_FUSED_CASE)                                                              \
-        ttt_scan::mlp_fused_scan<T, C, LEAN, 0, 0>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,       \
+        ttt_scan::mlp_fused_scan<T, C, 0, 0>(xq, xk, xv, lr, tok, w1, b1, w2, b2, norm_w, norm_b, out,       \
             checkpoints, interval, last_state, ws_floats, smem_bytes, heads, seq_len, F, K, eps);            \
     }
 #define TTT_MLP(T, S)                                                                       \
@@ -912,10 +863,9 @@ TTT_SIZE(ttt_mlp_forward_fusedlean8_has_instance, TTT_MLP_FUSED_AOT(F, K))
     TTT_MLP_ENTRY(T, S, cluster2, ttt_scan::kAllShared, 2, TTT_CLUSTER_DIMS(2))             \
     TTT_MLP_ENTRY(T, S, cluster4, ttt_scan::kAllShared, 4, TTT_CLUSTER_DIMS(4))
 #define TTT_MLP_FUSED(T, S)                                                                 \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster2, 2, false, TTT_CLUSTER_DIMS(2))                 \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster4, 4, false, TTT_CLUSTER_DIMS(4))                 \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster8, 8, false, TTT_CLUSTER_DIMS(8))                 \
-    TTT_MLP_FUSED_ENTRY(T, S, fusedlean8, 8, true, TTT_CLUSTER_DIMS(8))
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster2, 2, TTT_CLUSTER_DIMS(2))                        \
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster4, 4, TTT_CLUSTER_DIMS(4))                        \
+    TTT_MLP_FUSED_ENTRY(T, S, fusedcluster8, 8, TTT_CLUSTER_DIMS(8))
 TTT_FOR_EACH_TYPE_UNSHAPED(TTT_MLP)
 TTT_FOR_EACH_TYPE(TTT_MLP_FUSED)
 
@@ -931,7 +881,6 @@ TTT_LAUNCH(ttt_mlp_forward_cluster4, TTT_SCAN_THREADS, 4, PAIRS * 4, 1, 4 * (TTT
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster2, TTT_SCAN_THREADS, 2, PAIRS * 2, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 2) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 2)))
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster4, TTT_SCAN_THREADS, 4, PAIRS * 4, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 4) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 4)))
 TTT_LAUNCH(ttt_mlp_forward_fusedcluster8, TTT_SCAN_THREADS, 8, PAIRS * 8, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 8) + TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, 8)))
-TTT_LAUNCH(ttt_mlp_forward_fusedlean8, TTT_SCAN_THREADS, 8, PAIRS * 8, 1, 4 * (TTT_MLP_STATE_FLOATS(F, 8) + TTT_MLP_LEAN_SCRATCH_FLOATS(F, K, 8)))
 TTT_SIZE(ttt_mlp_forward_shared_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_stateglobal_workspace_floats, TTT_MLP_STATE_FLOATS(F, 1))
 TTT_SIZE(ttt_mlp_forward_global_workspace_floats, TTT_MLP_STATE_FLOATS(F, 1) + TTT_MLP_SCRATCH_FLOATS(F, K, 1))
@@ -940,7 +889,6 @@ TTT_SIZE(ttt_mlp_forward_cluster4_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster2_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster4_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_forward_fusedcluster8_workspace_floats, 0)
-TTT_SIZE(ttt_mlp_forward_fusedlean8_workspace_floats, 0)
 TTT_SIZE(ttt_mlp_state_floats, TTT_MLP_PACKED_STATE_FLOATS(F))
 TTT_SIZE(ttt_mlp_checkpoint_slots, TTT_MLP_CHECKPOINT_SLOTS(MB, INTERVAL))
 

@@ -45,7 +45,7 @@ if [ -z "$plant" ]; then
     build emu90 90 & b90=$!
     # The fused scans compiled for one shape, as a module compiled at run time is (K = 32 has no instance of its own).
     build emu90k32 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=32" & bk32=$!
-    # K = 64: TTT-Linear's fused scan, whose row groups take two rows each in turn, and TTT-MLP's in its lean layout.
+    # K = 64: TTT-Linear's fused scan, whose row groups take two rows each in turn, and TTT-MLP's.
     build emu90k64 90 "-DTTT_SHAPE_F=64 -DTTT_SHAPE_K=64" "ttt_linear ttt_mlp ttt_inputs elementwise norms embedding" & bk64=$!
     wait "$b90" "$bk32" "$bk64"
 fi

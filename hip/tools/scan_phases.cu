@@ -7,8 +7,8 @@
 //   nvcc -O3 -std=c++17 -arch=sm_90 -DTTT_PHASE_CLOCKS [-DTTT_SCAN_THREADS=512] -I hip \
 //        hip/tools/scan_phases.cu -o scan_phases
 //   ./scan_phases linear|mlp F H L K threads variant...
-//   (variant: shared, fused (linear), cluster2, cluster4, fusedcluster2/4/8, fusedlean8 (mlp); the
-//   fused kernels print their phases in order as A, B, ...: linear P, B, C, mlp A to H, lean A to I;
+//   (variant: shared, fused (linear), cluster2, cluster4, fusedcluster2/4/8 (mlp); the
+//   fused kernels print their phases in order as A, B, ...: linear P, B, C, mlp A to I;
 //   add -DTTT_SHAPE_F=.. -DTTT_SHAPE_K=.. for the fused kernels' instance of that shape)
 #include <cuda_runtime.h>
 #include <cmath>
@@ -52,8 +52,7 @@ static std::vector<float> normal(std::mt19937& g, size_t n, float mean, float st
 }
 
 // The dynamic shared memory of a variant, from the size macros its kernel checks against.
-static long smem_floats(bool mlp, int F, int K, int C, bool fused = false, bool lean = false) {
-    if (mlp && lean) return TTT_MLP_STATE_FLOATS(F, C) + TTT_MLP_LEAN_SCRATCH_FLOATS(F, K, C);
+static long smem_floats(bool mlp, int F, int K, int C, bool fused = false) {
     if (mlp) return TTT_MLP_STATE_FLOATS(F, C) + (fused ? TTT_MLP_FUSED_SCRATCH_FLOATS(F, K, C) : TTT_MLP_SCRATCH_FLOATS(F, K, C));
     return TTT_LINEAR_STATE_FLOATS(F) + (fused ? TTT_LINEAR_FUSED_SCRATCH_FLOATS(F, K) : TTT_LINEAR_SCRATCH_FLOATS(F, K));
 }
@@ -95,7 +94,6 @@ int main(int argc, char** argv) {
     for (int a = 7; a < argc; ++a) {
         const std::string v = argv[a];
         const bool fused = v.rfind("fused", 0) == 0;
-        const bool lean = v.rfind("fusedlean", 0) == 0;
         const size_t digits = v.find_last_not_of("0123456789") + 1;  // the cluster size ends the name
         const int C = digits < v.size() ? atoi(v.c_str() + digits) : 1;
         const void* fn = nullptr;
@@ -105,8 +103,7 @@ int main(int argc, char** argv) {
                  : v == "cluster4" ? (const void*)ttt_mlp_forward_cluster4_f32
                  : v == "fusedcluster2" ? (const void*)ttt_mlp_forward_fusedcluster2_f32
                  : v == "fusedcluster4" ? (const void*)ttt_mlp_forward_fusedcluster4_f32
-                 : v == "fusedcluster8" ? (const void*)ttt_mlp_forward_fusedcluster8_f32
-                 : v == "fusedlean8" ? (const void*)ttt_mlp_forward_fusedlean8_f32 : nullptr;
+                 : v == "fusedcluster8" ? (const void*)ttt_mlp_forward_fusedcluster8_f32 : nullptr;
         } else {
             fn = v == "shared" ? (const void*)ttt_linear_forward_shared_f32
                  : v == "fused" ? (const void*)ttt_linear_forward_fused_f32 : nullptr;
@@ -115,7 +112,7 @@ int main(int argc, char** argv) {
             fprintf(stderr, "no %s variant %s\n", mlp ? "mlp" : "linear", v.c_str());
             return 2;
         }
-        const int smem = (int)(4 * smem_floats(mlp, F, K, C, fused, lean));
+        const int smem = (int)(4 * smem_floats(mlp, F, K, C, fused));
         CHECK(cudaFuncSetAttribute(fn, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
         auto launch = [&]() {
             if (mlp) {

@@ -202,7 +202,6 @@ for _c in (1, 2, 4, 8):
     C_FUNCTIONS['mlp_state%d' % _c] = 'ttt_scan::mlp_state_floats(F, %d)' % _c
     C_FUNCTIONS['mlp_scratch%d' % _c] = 'ttt_scan::mlp_scratch_floats(F, K, %d)' % _c
     C_FUNCTIONS['mlp_fused_scratch%d' % _c] = 'ttt_scan::mlp_fused_scratch_floats(F, K, %d)' % _c
-    C_FUNCTIONS['mlp_lean_scratch%d' % _c] = 'ttt_scan::mlp_fused_scratch_floats(F, K, %d, true)' % _c
 for _c in (2, 4, 8):
     C_FUNCTIONS['mlp_chain_cluster%d' % _c] = 'ttt_bwd::mpar_cluster_chain_floats(F, K, %d)' % _c
 # What the kernels compute in line from the size macros (the sources before the macros have none).
@@ -275,8 +274,7 @@ def c_side(name, cv):
         table['ttt_mlp_forward_cluster%d' % c] = 4 * (cv['mlp_state%d' % c] + cv['mlp_scratch%d' % c])
     for c in (2, 4, 8):
         table['ttt_mlp_forward_fusedcluster%d' % c] = 4 * (cv['mlp_state%d' % c] + cv['mlp_fused_scratch%d' % c])
-    table['ttt_mlp_forward_fusedlean8'] = 4 * (cv['mlp_state8'] + cv['mlp_lean_scratch8'])
-    for k in ('cluster2', 'cluster4', 'fusedcluster2', 'fusedcluster4', 'fusedcluster8', 'fusedlean8'):
+    for k in ('cluster2', 'cluster4', 'fusedcluster2', 'fusedcluster4', 'fusedcluster8'):
         table['ttt_mlp_forward_%s_workspace_floats' % k] = 0
     for fam in ('linear', 'mlp'):
         pre = 'lin' if fam == 'linear' else 'mlp'

@@ -18,13 +18,12 @@ final class TttMlp extends TttScan {
 
     TttMlp(KernelRegistry kernels, Scratch scratch, Elementwise elementwise) {
         super(TttType.MLP, "ttt_mlp", kernels, scratch, elementwise);
-        // On a device with clusters, the fused scan (eight phases a mini-batch) on the largest cluster
-        // whose blocks all fit on the device at once (H100, 125m: clusters of 8 1.52 ms, of 4 1.58; the
-        // four-phase clusters of 4 2.38), in its lean layout where the double-buffered one does not fit
-        // (K = 64 at F = 64); else the four-phase kernel on one block.
+        // On a device with clusters, the fused scan (nine phases a mini-batch) on the largest cluster
+        // whose blocks all fit on the device at once and whose shared memory fits a block (H200, 125m:
+        // clusters of 8 1.04 ms, of 4 1.28, of 2 1.85; the four-phase clusters of 4 2.38 on an H100);
+        // else the four-phase kernel on one block.
         this.forward = List.of(
                 clustered(F + "fusedcluster8", 8),
-                clustered(F + "fusedlean8", 8),
                 clustered(F + "fusedcluster4", 4),
                 clustered(F + "fusedcluster2", 2),
                 clustered(F + "cluster4", 4),
