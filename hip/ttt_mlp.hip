@@ -425,7 +425,8 @@ __device__ __forceinline__ int mlp_fused_scratch_floats(int F, int K, int C) { r
 // output rows, and the cluster's partial sums are read as float4. Phases:
 //   A: X2, GP from Z1 = K W1 + b1; NM; (V - K)
 //   B: partial sums of X2 W2; K rows scaled by eta_last                       [cluster barrier]
-//   C: G2 = lnL2grad(X2 W2 + b2, V - K), EG2; then the next inputs issued
+//   C: G2 = lnL2grad(X2 W2 + b2, V - K), EG2 (own rows)                     [cluster barrier]
+//      the other rows of G2 from their blocks, EG2; then the next inputs issued
 //   D: G1 = (G2 W2^T) o GP
 //   E: XB = gelu(Q W1 + b1 + NM G1)
 //   F: W1 -= Ks^T G1, b1 -= sum eta_last G1; partial sums of XB W2 and XB X2^T [cluster barrier]
@@ -620,30 +621,37 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
         cluster_barrier<C>();
         TTT_PHASE(1);
 
-        // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums; EG2; then
-        // the next inputs issued.
+        // C: G2 = lnL2grad(Z2, V - K) with Z2 summed over the cluster's partial sums, and EG2, for
+        // this block's rows rank, rank + C, ... only; then the other rows of G2 from the blocks that
+        // own them (each partial sum is read once in the cluster instead of C times); then the next
+        // inputs issued.
         {
             const float tok_last = tok_s[K - 1];
             if constexpr (kFixed) {
-                const int row = frows.group;
+                // A group without a row of its own takes part in the shuffles on a row of G2 that no
+                // one writes in this part of the phase (not this block's), and stores nothing.
+                const bool active = frows.group < own;
+                const int row = active ? rank + frows.group * C : (rank + 1) % K;
                 const int o = frows.lane * kE;
+                if (active) {
 #pragma unroll
-                for (int e = 0; e < kE; e += 4) {
-                    float4 z = *reinterpret_cast<const float4*>(B2 + o + e);
+                    for (int e = 0; e < kE; e += 4) {
+                        float4 z = *reinterpret_cast<const float4*>(B2 + o + e);
 #pragma unroll
-                    for (int q = 0; q < C; ++q) {
-                        const float4 p = *reinterpret_cast<const float4*>(remote<C>(PB, q) + row * ld + o + e);
-                        z.x += p.x; z.y += p.y; z.z += p.z; z.w += p.w;
+                        for (int q = 0; q < C; ++q) {
+                            const float4 p = *reinterpret_cast<const float4*>(remote<C>(PB, q) + row * ld + o + e);
+                            z.x += p.x; z.y += p.y; z.z += p.z; z.w += p.w;
+                        }
+                        *reinterpret_cast<float4*>(G2 + row * ld + o + e) = z;
                     }
-                    *reinterpret_cast<float4*>(G2 + row * ld + o + e) = z;
                 }
                 ln_l2_grad_fixed<kG, kE>(frows, G2 + row * ld, Ts + row * ld, gam, bet, eps, EG2 + row * ld,
-                                         tok_last * lr_s[row]);
+                                         tok_last * lr_s[row], active);
             } else {
-                for (int base = 0; base < K; base += rg.groups) {
-                    const int i = base + rg.group;
-                    const bool active = i < K;
-                    const int row = active ? i : 0;
+                for (int base = 0; base < own; base += rg.groups) {
+                    const int li = base + rg.group;
+                    const bool active = li < own;
+                    const int row = active ? rank + li * C : 0;
                     if (active) {
                         for (int f = rg.lane; f < F; f += rg.g) {
                             float z = B2[f];
@@ -654,6 +662,20 @@ __device__ void mlp_fused_scan(const T* __restrict__ xq, const T* __restrict__ x
                     }
                     ln_l2_grad_row(rg, active, G2 + row * ld, Ts + row * ld, gam, bet, F, eps, EG2 + row * ld,
                                    tok_last * lr_s[row]);
+                }
+            }
+            if constexpr (C > 1) {
+                cluster_barrier<C>();
+                const int f4 = F / 4;
+                for (int e = tid; e < K * f4; e += nt) {
+                    const int i = e / f4;
+                    const int q = i % C;
+                    if (q == rank) continue;
+                    const int f = (e - i * f4) * 4;
+                    const float4 g = *reinterpret_cast<const float4*>(remote<C>(G2, q) + i * ld + f);
+                    const float eta = tok_last * lr_s[i];
+                    *reinterpret_cast<float4*>(G2 + i * ld + f) = g;
+                    *reinterpret_cast<float4*>(EG2 + i * ld + f) = make_float4(eta * g.x, eta * g.y, eta * g.z, eta * g.w);
                 }
             }
         }

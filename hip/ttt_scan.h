@@ -500,11 +500,11 @@ __host__ __device__ constexpr int fixed_row_lanes(int nt, int f, int k) {
 }
 
 // ln_l2_grad_row for one row with FixedRows (every lane of the group active): G in place of z,
-// eta G into eg.
+// eta G into eg. Only groups with store set write (all take part in the shuffles).
 template <int G, int E>
 __device__ __forceinline__ void ln_l2_grad_fixed(const FixedRows<G, E>& rg, float* z, const float* target,
                                                  const float* gamma, const float* beta, float eps, float* eg,
-                                                 float eta) {
+                                                 float eta, bool store = true) {
     constexpr int F = G * E;
     const int o = rg.lane * E;
     float zv[E], tv[E], gm[E], bt[E];
@@ -545,6 +545,7 @@ __device__ __forceinline__ void ln_l2_grad_fixed(const FixedRows<G, E>& rg, floa
         r[e] = (F * gv[e] - sg - zv[e] * sgz) * scale;
         er[e] = eta * r[e];
     }
+    if (!store) return;
     store_run<E>(z + o, r);
     store_run<E>(eg + o, er);
 }
